@@ -1,0 +1,69 @@
+// The one config loader: every process reads its settings here, from the
+// environment, with defaults that work for `bin/stack` on a developer machine.
+
+export interface ServiceUrls {
+  orders: string;
+  inventory: string;
+  coupons: string;
+  loyalty: string;
+  payments: string;
+  psp: string;
+}
+
+export interface Config {
+  databaseUrl: string;
+  temporal: {
+    /** host:port of an existing cluster; when unset, bin/stack starts the dev server. */
+    address: string | undefined;
+    namespace: string;
+    uiUrl: string;
+  };
+  apiPort: number;
+  servicePorts: Record<keyof ServiceUrls, number>;
+  serviceUrls: ServiceUrls;
+}
+
+function int(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value)) throw new Error(`${name} must be an integer, got "${raw}"`);
+  return value;
+}
+
+export const DEFAULT_TEMPORAL_PORT = 7233;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const servicePorts = {
+    orders: int('ORDERS_PORT', 4101),
+    inventory: int('INVENTORY_PORT', 4102),
+    coupons: int('COUPONS_PORT', 4103),
+    loyalty: int('LOYALTY_PORT', 4104),
+    payments: int('PAYMENTS_PORT', 4105),
+    psp: int('PSP_PORT', 4106),
+  };
+  const local = (port: number) => `http://127.0.0.1:${port}`;
+  return {
+    databaseUrl: env.DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/commerce',
+    temporal: {
+      address: env.TEMPORAL_ADDRESS || undefined,
+      namespace: env.TEMPORAL_NAMESPACE || 'default',
+      uiUrl: env.TEMPORAL_UI_URL || 'http://127.0.0.1:8233',
+    },
+    apiPort: int('API_PORT', 3000),
+    servicePorts,
+    serviceUrls: {
+      orders: env.ORDERS_URL || local(servicePorts.orders),
+      inventory: env.INVENTORY_URL || local(servicePorts.inventory),
+      coupons: env.COUPONS_URL || local(servicePorts.coupons),
+      loyalty: env.LOYALTY_URL || local(servicePorts.loyalty),
+      payments: env.PAYMENTS_URL || local(servicePorts.payments),
+      psp: env.PSP_URL || local(servicePorts.psp),
+    },
+  };
+}
+
+/** Address of the Temporal frontend: the configured cluster, or the local dev server. */
+export function temporalAddress(config: Config): string {
+  return config.temporal.address ?? `127.0.0.1:${DEFAULT_TEMPORAL_PORT}`;
+}

@@ -1,0 +1,15 @@
+// Failure types shared by activities (which throw them) and workflows (which
+// branch on them). Business failures are non-retryable ApplicationFailures whose
+// `type` is one of these; anything else is infrastructure and is retried.
+export const BusinessFailure = {
+  OutOfStock: 'OutOfStock',
+  UnknownSku: 'UnknownSku',
+  InvalidCoupon: 'InvalidCoupon',
+  PaymentDeclined: 'PaymentDeclined',
+  /** A late step refused because its compensation already ran (anti-hanging). */
+  AlreadyCompensated: 'AlreadyCompensated',
+  IllegalTransition: 'IllegalTransition',
+  InvalidRequest: 'InvalidRequest',
+  CheckoutCancelled: 'CheckoutCancelled',
+} as const;
+export type BusinessFailureType = (typeof BusinessFailure)[keyof typeof BusinessFailure];
