@@ -23,8 +23,8 @@ export interface Config {
   serviceUrls: ServiceUrls;
 }
 
-function int(name: string, fallback: number): number {
-  const raw = process.env[name];
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value)) throw new Error(`${name} must be an integer, got "${raw}"`);
@@ -35,12 +35,12 @@ export const DEFAULT_TEMPORAL_PORT = 7233;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const servicePorts = {
-    orders: int('ORDERS_PORT', 4101),
-    inventory: int('INVENTORY_PORT', 4102),
-    coupons: int('COUPONS_PORT', 4103),
-    loyalty: int('LOYALTY_PORT', 4104),
-    payments: int('PAYMENTS_PORT', 4105),
-    psp: int('PSP_PORT', 4106),
+    orders: int(env, 'ORDERS_PORT', 4101),
+    inventory: int(env, 'INVENTORY_PORT', 4102),
+    coupons: int(env, 'COUPONS_PORT', 4103),
+    loyalty: int(env, 'LOYALTY_PORT', 4104),
+    payments: int(env, 'PAYMENTS_PORT', 4105),
+    psp: int(env, 'PSP_PORT', 4106),
   };
   const local = (port: number) => `http://127.0.0.1:${port}`;
   return {
@@ -50,7 +50,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       namespace: env.TEMPORAL_NAMESPACE || 'default',
       uiUrl: env.TEMPORAL_UI_URL || 'http://127.0.0.1:8233',
     },
-    apiPort: int('API_PORT', 3000),
+    apiPort: int(env, 'API_PORT', 3000),
     servicePorts,
     serviceUrls: {
       orders: env.ORDERS_URL || local(servicePorts.orders),

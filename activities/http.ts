@@ -1,0 +1,124 @@
+// The one HTTP client for calling the downstream services (services/README.md).
+// It carries the idempotency key and turns every answer into a result, a typed
+// non-retryable business failure, or a plain retryable error that names the service.
+import { ApplicationFailure } from '@temporalio/common';
+import { BusinessFailure, type BusinessFailureType } from '../shared/errors.ts';
+
+/** Below the activities' startToCloseTimeout, so a slow service reports a clear error. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 8_000;
+
+export interface ServiceRequest {
+  /** Service name, used in error messages: 'orders', 'inventory', ... */
+  service: string;
+  baseUrl: string;
+  path: string;
+  method?: 'GET' | 'POST';
+  body?: unknown;
+  /** Sent as `Idempotency-Key`; every POST carries one. */
+  idempotencyKey?: string;
+  timeoutMs?: number;
+}
+
+const CODE_TO_FAILURE: Record<string, BusinessFailureType> = {
+  out_of_stock: BusinessFailure.OutOfStock,
+  unknown_sku: BusinessFailure.UnknownSku,
+  invalid_coupon: BusinessFailure.InvalidCoupon,
+  payment_declined: BusinessFailure.PaymentDeclined,
+  reservation_released: BusinessFailure.AlreadyCompensated,
+  lock_released: BusinessFailure.AlreadyCompensated,
+  payment_voided: BusinessFailure.AlreadyCompensated,
+  illegal_transition: BusinessFailure.IllegalTransition,
+  invalid_request: BusinessFailure.InvalidRequest,
+  idempotency_key_reused: BusinessFailure.InvalidRequest,
+};
+
+/** When the service's code is not one we name, the status decides. */
+const STATUS_TO_FAILURE: Record<number, BusinessFailureType> = {
+  400: BusinessFailure.InvalidRequest,
+  402: BusinessFailure.PaymentDeclined,
+  404: BusinessFailure.InvalidRequest,
+  409: BusinessFailure.IllegalTransition,
+  422: BusinessFailure.InvalidRequest,
+};
+
+interface ErrorBody {
+  error?: { code?: string; message?: string; [detail: string]: unknown };
+}
+
+/** Calls a service and returns its JSON body; throws on anything but 2xx. */
+export async function callService<T>(request: ServiceRequest): Promise<T> {
+  const { status, body, retryAfter } = await send(request);
+  if (status >= 200 && status < 300) return body as T;
+  throw toFailure(request, status, body as ErrorBody, retryAfter);
+}
+
+/**
+ * Like callService, but 404 means "nothing there" and yields undefined: for compensating
+ * a step that may never have taken effect.
+ */
+export async function callServiceUnlessMissing<T>(request: ServiceRequest): Promise<T | undefined> {
+  const { status, body, retryAfter } = await send(request);
+  // Only the service's own "not found" counts: a 404 from a wrong route must not pass as "nothing to undo".
+  if (status === 404 && (body as ErrorBody)?.error?.code === 'not_found') return undefined;
+  if (status >= 200 && status < 300) return body as T;
+  throw toFailure(request, status, body as ErrorBody, retryAfter);
+}
+
+async function send(request: ServiceRequest): Promise<{ status: number; body: unknown; retryAfter: string | null }> {
+  const { service, baseUrl, path, method = 'POST', body, idempotencyKey } = request;
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
+  let response: Response;
+  let text: string;
+  try {
+    response = await fetch(new URL(path, baseUrl), {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(request.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
+    });
+    text = await response.text();
+  } catch (err) {
+    const why = err instanceof Error && err.name === 'TimeoutError' ? 'timed out' : `unreachable (${describe(err)})`;
+    throw new ServiceUnavailableError(`${service} service ${why}: ${method} ${path}`);
+  }
+  return { status: response.status, body: parseJson(text), retryAfter: response.headers.get('retry-after') };
+}
+
+function toFailure(request: ServiceRequest, status: number, body: ErrorBody, retryAfter: string | null): Error {
+  const { service, path, method = 'POST' } = request;
+  const { code = 'unknown', message = '', ...details } = body?.error ?? {};
+  const type = CODE_TO_FAILURE[code] ?? STATUS_TO_FAILURE[status];
+  if (type !== undefined) {
+    return ApplicationFailure.nonRetryable(message || `${service}: ${code}`, type, { service, status, code, ...details });
+  }
+  const summary = `${service} service answered ${status} ${code} to ${method} ${path}${message ? `: ${message}` : ''}`;
+  if (status === 429 && retryAfter !== null && Number(retryAfter) > 0) {
+    // The same key is still being worked on; come back when the service says so.
+    return ApplicationFailure.create({ message: summary, type: 'ServiceBusy', nextRetryDelay: Number(retryAfter) * 1000 });
+  }
+  // 429, 5xx and anything unexpected: retried, so an outage or a misconfiguration shows as
+  // a retrying activity instead of a lost step.
+  return new ServiceUnavailableError(summary);
+}
+
+/** Retryable: its `name` becomes the failure type seen by the workflow and the Web UI. */
+export class ServiceUnavailableError extends Error {
+  override readonly name = 'ServiceUnavailable';
+}
+
+function parseJson(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { error: { code: 'unparseable_body', message: text.slice(0, 200) } };
+  }
+}
+
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = (err as Error & { cause?: unknown }).cause;
+  return cause instanceof Error ? `${err.message}: ${cause.message}` : err.message;
+}

@@ -1,0 +1,96 @@
+// `bin/stack`: the whole system on one machine. Temporal dev server with Web UI
+// (state kept in .data/temporal.db, so a restart keeps running workflows) unless
+// TEMPORAL_ADDRESS points at a cluster; migrations; seed data; the six services;
+// the worker and the API as child processes. Ctrl-C stops everything, the worker
+// first draining its in-flight tasks.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, temporalAddress, DEFAULT_TEMPORAL_PORT } from '../lib/config.ts';
+import { createDb } from '../lib/db.ts';
+import { startDevServer, type DevServer } from '../lib/temporal-dev-server.ts';
+import { startServices } from '../services/main.ts';
+import { ensureDatabase, migrate } from './migrate.ts';
+import { seed } from './seed.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const config = loadConfig();
+const log = (message: string) => console.log(`[stack] ${message}`);
+
+let devServer: DevServer | undefined;
+if (!config.temporal.address) {
+  const uiPort = Number(new URL(config.temporal.uiUrl).port);
+  log(`starting Temporal dev server on 127.0.0.1:${DEFAULT_TEMPORAL_PORT} (state in .data/temporal.db)`);
+  devServer = await startDevServer({
+    port: DEFAULT_TEMPORAL_PORT,
+    uiPort,
+    dbFilename: path.join(ROOT, '.data/temporal.db'),
+    logFile: path.join(ROOT, '.data/temporal.log'),
+  });
+}
+const address = temporalAddress(config);
+
+await ensureDatabase(config.databaseUrl);
+const applied = await migrate(config.databaseUrl);
+log(applied.length ? `applied migrations: ${applied.join(', ')}` : 'database schema is up to date');
+const db = createDb(config.databaseUrl);
+await seed(db);
+await db.$disconnect();
+log('seed data in place');
+
+const services = await startServices({ databaseUrl: config.databaseUrl, ports: config.servicePorts });
+const childEnv = {
+  ...process.env,
+  TEMPORAL_ADDRESS: address,
+  DATABASE_URL: config.databaseUrl,
+  ORDERS_URL: services.urls.orders,
+  INVENTORY_URL: services.urls.inventory,
+  COUPONS_URL: services.urls.coupons,
+  LOYALTY_URL: services.urls.loyalty,
+  PAYMENTS_URL: services.urls.payments,
+  PSP_URL: services.urls.psp,
+};
+
+function startChild(name: string, entry: string): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, entry)], {
+    env: childEnv,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  child.on('exit', (code, signal) => {
+    if (!stopping) {
+      log(`${name} exited unexpectedly (${signal ?? code}); stopping the stack`);
+      void stop(1);
+    }
+  });
+  return child;
+}
+
+let stopping = false;
+const worker = startChild('worker', 'workers/main.ts');
+const api = startChild('api', 'api/main.ts');
+
+function exitOf(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+async function stop(code = 0): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log('stopping: api, worker (draining in-flight tasks), services, Temporal');
+  api.kill('SIGTERM');
+  worker.kill('SIGTERM');
+  await Promise.all([exitOf(api), exitOf(worker)]);
+  await services.close();
+  await devServer?.stop();
+  log('stopped');
+  process.exit(code);
+}
+process.on('SIGINT', () => void stop());
+process.on('SIGTERM', () => void stop());
+
+log(`API            http://127.0.0.1:${config.apiPort}`);
+log(`Temporal       ${address} (namespace ${config.temporal.namespace})`);
+if (devServer?.uiUrl) log(`Temporal Web UI ${devServer.uiUrl}/namespaces/${config.temporal.namespace}/workflows`);
+for (const [name, url] of Object.entries(services.urls)) log(`${name.padEnd(14)} ${url}`);
+log('Ctrl-C stops everything');

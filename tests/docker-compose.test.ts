@@ -1,0 +1,63 @@
+// Docker cannot run here, so this keeps docker-compose.yml honest another way:
+// it parses, its pieces reference each other correctly, and the variables it
+// tells users to set are exactly the ones lib/config.ts reads, pointing at the
+// ports the file publishes.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { test } from 'node:test';
+import { parse } from 'yaml';
+import { loadConfig } from '../lib/config.ts';
+import { SEARCH_ATTRIBUTES } from '../shared/search-attributes.ts';
+
+interface ComposeService {
+  image: string;
+  environment?: Record<string, string>;
+  ports?: string[];
+  depends_on?: Record<string, unknown> | string[];
+  command?: string[] | string;
+}
+interface Compose {
+  'x-app-env': Record<string, string>;
+  services: Record<string, ComposeService>;
+}
+
+const compose = parse(await readFile(new URL('../docker-compose.yml', import.meta.url), 'utf8')) as Compose;
+const appEnv = compose['x-app-env'];
+const publishedHostPorts = (service: string) =>
+  (compose.services[service]?.ports ?? []).map((mapping) => Number(mapping.split(':')[0]));
+
+test('every image is pinned and every dependency exists', () => {
+  for (const [name, service] of Object.entries(compose.services)) {
+    assert.match(service.image, /:[0-9][\w.-]*$/, `${name} image must be pinned to a version`);
+    const deps = Array.isArray(service.depends_on) ? service.depends_on : Object.keys(service.depends_on ?? {});
+    for (const dep of deps) assert.ok(compose.services[dep], `${name} depends on unknown service ${dep}`);
+  }
+});
+
+test('the app variables are the ones the code reads, and they reach the published ports', () => {
+  const config = loadConfig(appEnv);
+  assert.equal(config.temporal.address, appEnv.TEMPORAL_ADDRESS);
+  assert.equal(config.temporal.namespace, appEnv.TEMPORAL_NAMESPACE);
+  assert.equal(config.temporal.uiUrl, appEnv.TEMPORAL_UI_URL);
+  assert.equal(config.databaseUrl, appEnv.DATABASE_URL);
+
+  const temporalPort = Number(config.temporal.address!.split(':')[1]);
+  assert.ok(publishedHostPorts('temporal').includes(temporalPort), 'temporal publishes TEMPORAL_ADDRESS port');
+  assert.ok(publishedHostPorts('temporal-ui').includes(Number(new URL(config.temporal.uiUrl).port)), 'UI port');
+
+  const db = new URL(config.databaseUrl);
+  assert.ok(publishedHostPorts('app-db').includes(Number(db.port)), 'app-db publishes DATABASE_URL port');
+  const dbEnv = compose.services['app-db']!.environment!;
+  assert.equal(dbEnv.POSTGRES_USER, db.username);
+  assert.equal(dbEnv.POSTGRES_PASSWORD, db.password);
+  assert.equal(dbEnv.POSTGRES_DB, db.pathname.slice(1));
+});
+
+test('the compose setup registers exactly the search attributes the workflows use', () => {
+  const command = [compose.services['temporal-search-attributes']!.command].flat().join(' ');
+  const registered = [...command.matchAll(/--name (\w+) --type (\w+)/g)].map(([, name, type]) => ({ name, type }));
+  assert.deepEqual(
+    registered.sort((a, b) => a.name!.localeCompare(b.name!)),
+    SEARCH_ATTRIBUTES.map(({ name, type }) => ({ name, type })).sort((a, b) => a.name.localeCompare(b.name)),
+  );
+});

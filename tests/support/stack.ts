@@ -1,0 +1,126 @@
+// The whole system with real parts for integration tests: a fresh migrated and
+// seeded PostgreSQL database, a real Temporal dev server on free ports, the six
+// services on ephemeral ports, the checkout worker and the HTTP API.
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import pg from 'pg';
+import { createApiApp } from '../../api/app.ts';
+import type { ServiceUrls } from '../../lib/config.ts';
+import { startDevServer, type DevServer } from '../../lib/temporal-dev-server.ts';
+import { seed } from '../../scripts/seed.ts';
+import { startServices } from '../../services/main.ts';
+import { createCheckoutWorker } from '../../workers/checkout-worker.ts';
+import { createTestDatabase, type TestDatabase } from './database.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface TestStack {
+  database: TestDatabase;
+  temporal: DevServer;
+  client: Client;
+  serviceUrls: ServiceUrls;
+  apiUrl: string;
+  /** Starts a worker in this process (returns once it is polling). */
+  startWorker(): Promise<Worker>;
+  /** Starts `workers/main.ts` as a separate process, e.g. to kill it mid-flight. */
+  spawnWorkerProcess(): Promise<ChildProcess>;
+  stop(): Promise<void>;
+}
+
+export async function startTestStack(options: { pspTimeoutCardMs?: number } = {}): Promise<TestStack> {
+  const database = await createTestDatabase('cf_it');
+  await seed(database.db);
+  const temporal = await startDevServer();
+  const services = await startServices({
+    databaseUrl: database.url,
+    ports: { orders: 0, inventory: 0, coupons: 0, loyalty: 0, payments: 0, psp: 0 },
+    pspTimeoutCardMs: options.pspTimeoutCardMs ?? 500,
+  });
+  const connection = await Connection.connect({ address: temporal.address });
+  const client = new Client({ connection, namespace: 'default' });
+
+  const app = createApiApp({
+    client,
+    namespace: 'default',
+    checkDatabase: async () => {
+      const c = new pg.Client({ connectionString: database.url });
+      await c.connect();
+      try {
+        await c.query('SELECT 1');
+      } finally {
+        await c.end();
+      }
+    },
+  });
+  const api: Server = await new Promise((resolve) => {
+    const server = app.listen(0, '127.0.0.1', () => resolve(server));
+  });
+  const apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+
+  const workers: { worker: Worker; running: Promise<void>; connection: NativeConnection }[] = [];
+  const children: ChildProcess[] = [];
+
+  return {
+    database,
+    temporal,
+    client,
+    serviceUrls: services.urls,
+    apiUrl,
+    async startWorker() {
+      const workerConnection = await NativeConnection.connect({ address: temporal.address });
+      const worker = await createCheckoutWorker({
+        connection: workerConnection,
+        namespace: 'default',
+        serviceUrls: services.urls,
+      });
+      const running = worker.run();
+      workers.push({ worker, running, connection: workerConnection });
+      return worker;
+    },
+    async spawnWorkerProcess() {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          TEMPORAL_ADDRESS: temporal.address,
+          DATABASE_URL: database.url,
+          ORDERS_URL: services.urls.orders,
+          INVENTORY_URL: services.urls.inventory,
+          COUPONS_URL: services.urls.coupons,
+          LOYALTY_URL: services.urls.loyalty,
+          PAYMENTS_URL: services.urls.payments,
+          PSP_URL: services.urls.psp,
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      children.push(child);
+      // workers/main.ts prints a line containing "ready" once it polls
+      await new Promise<void>((resolve, reject) => {
+        let seen = '';
+        child.stdout!.on('data', (chunk: Buffer) => {
+          seen += chunk.toString();
+          if (/ready/i.test(seen)) resolve();
+        });
+        child.once('exit', (code) => reject(new Error(`worker process exited early (${code}): ${seen}`)));
+      });
+      return child;
+    },
+    async stop() {
+      for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+      for (const { worker, running, connection } of workers) {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await running.catch(() => {});
+        await connection.close();
+      }
+      await new Promise((resolve) => api.close(resolve));
+      await connection.close();
+      await services.close();
+      await temporal.stop();
+      await database.drop();
+    },
+  };
+}
