@@ -89,11 +89,16 @@ async function send(request: ServiceRequest): Promise<{ status: number; body: un
 function toFailure(request: ServiceRequest, status: number, body: ErrorBody, retryAfter: string | null): Error {
   const { service, path, method = 'POST' } = request;
   const { code = 'unknown', message = '', ...details } = body?.error ?? {};
-  const type = CODE_TO_FAILURE[code] ?? STATUS_TO_FAILURE[status];
-  if (type !== undefined) {
-    return ApplicationFailure.nonRetryable(message || `${service}: ${code}`, type, { service, status, code, ...details });
-  }
   const summary = `${service} service answered ${status} ${code} to ${method} ${path}${message ? `: ${message}` : ''}`;
+  // Only the refusal statuses are final; a 5xx stays retryable whatever code it carries.
+  const refusal = STATUS_TO_FAILURE[status];
+  if (refusal !== undefined) {
+    const known = Object.hasOwn(CODE_TO_FAILURE, code);
+    const type = known ? CODE_TO_FAILURE[code]! : refusal;
+    // The service's own message names the refusal ("Card declined"); the details say who and how.
+    const text = known && message ? message : summary;
+    return ApplicationFailure.nonRetryable(text, type, { service, status, code, ...details });
+  }
   if (status === 429 && retryAfter !== null && Number(retryAfter) > 0) {
     // The same key is still being worked on; come back when the service says so.
     return ApplicationFailure.create({ message: summary, type: 'ServiceBusy', nextRetryDelay: Number(retryAfter) * 1000 });

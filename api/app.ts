@@ -1,0 +1,60 @@
+// The public HTTP API: checkouts are Temporal workflows; this app starts, reads
+// and cancels them, and renders every failure in the shared error shape.
+import express from 'express';
+import type { Client } from '@temporalio/client';
+import { errorMiddleware, notFound } from '../lib/http-errors.ts';
+import { CHECKOUT_TASK_QUEUE } from '../shared/task-queues.ts';
+import { checkoutRoutes } from './routes/checkouts.ts';
+import { healthRoutes } from './routes/health.ts';
+
+export interface ApiTimeouts {
+  /** Deadline for all Temporal calls made for one request. */
+  temporalMs: number;
+  /** Deadline for the `state` query, which only a running worker can answer. */
+  stateQueryMs: number;
+  /** Deadline for each /healthz probe. */
+  healthMs: number;
+}
+
+export const DEFAULT_API_TIMEOUTS: ApiTimeouts = { temporalMs: 5_000, stateQueryMs: 2_000, healthMs: 2_000 };
+
+export interface ApiDeps {
+  client: Client;
+  taskQueue?: string;
+  /** Resolves when the database answers; rejects (with the reason) when it does not. */
+  checkDatabase: () => Promise<void>;
+  /** Base URL of the Temporal Web UI, for the `webUiUrl` links; omit for none. */
+  temporalUiUrl?: string;
+  namespace: string;
+  timeouts?: Partial<ApiTimeouts>;
+}
+
+export function createApiApp(deps: ApiDeps): express.Express {
+  const timeouts = { ...DEFAULT_API_TIMEOUTS, ...deps.timeouts };
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '64kb' }));
+
+  app.use(
+    healthRoutes({
+      client: deps.client,
+      namespace: deps.namespace,
+      checkDatabase: deps.checkDatabase,
+      timeoutMs: timeouts.healthMs,
+    }),
+  );
+  app.use(
+    checkoutRoutes({
+      client: deps.client,
+      namespace: deps.namespace,
+      taskQueue: deps.taskQueue ?? CHECKOUT_TASK_QUEUE,
+      temporalUiUrl: deps.temporalUiUrl,
+      temporalTimeoutMs: timeouts.temporalMs,
+      stateQueryTimeoutMs: timeouts.stateQueryMs,
+    }),
+  );
+
+  app.use((req, _res, next) => next(notFound(`no route for ${req.method} ${req.path}`)));
+  app.use(errorMiddleware((message, err) => console.error(`[api] ${message}`, err)));
+  return app;
+}

@@ -1,0 +1,106 @@
+// What a client may send to POST /checkouts, and what the API derives from it:
+// the workflow input, the fingerprint that guards the idempotency key, and the
+// summary shown in the Temporal UI.
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import type { CheckoutInput } from '../shared/checkout.ts';
+import { formatMoney } from '../shared/money.ts';
+
+export const MAX_CHECKOUT_LINES = 50;
+
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,100}$/;
+
+const lineSchema = z.object({
+  sku: z.string().min(1).max(64),
+  quantity: z.int().min(1),
+  unitPriceMinor: z.int().min(0),
+});
+
+export const checkoutRequestSchema = z
+  .object({
+    customerId: z.string().min(1).max(100),
+    currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code: 3 upper-case letters'),
+    lines: z.array(lineSchema).min(1).max(MAX_CHECKOUT_LINES),
+    couponCode: z.string().min(1).max(64).optional(),
+    paymentMethod: z.object({
+      type: z.literal('card'),
+      number: z.string().regex(/^\d{12,19}$/, 'must be 12 to 19 digits'),
+    }),
+  })
+  .superRefine((body, ctx) => {
+    const seen = new Set<string>();
+    body.lines.forEach((line, index) => {
+      if (seen.has(line.sku)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `duplicate SKU "${line.sku}": put the whole quantity on one line`,
+          path: ['lines', index, 'sku'],
+        });
+      }
+      seen.add(line.sku);
+    });
+    if (!Number.isSafeInteger(subtotalMinor(body.lines))) {
+      ctx.addIssue({ code: 'custom', message: 'order total is too large', path: ['lines'] });
+    }
+  });
+
+export type CheckoutRequest = z.infer<typeof checkoutRequestSchema>;
+
+/** Why a header value cannot be used as an idempotency key, or null when it can. */
+export function idempotencyKeyProblem(value: string | undefined): string | null {
+  if (value === undefined || value === '') return 'the Idempotency-Key header is required';
+  if (!IDEMPOTENCY_KEY.test(value)) return 'Idempotency-Key must be 1 to 100 characters from A-Z a-z 0-9 . _ : -';
+  return null;
+}
+
+export function toCheckoutInput(checkoutKey: string, request: CheckoutRequest): CheckoutInput {
+  return {
+    checkoutKey,
+    customerId: request.customerId,
+    currency: request.currency,
+    lines: request.lines.map(({ sku, quantity, unitPriceMinor }) => ({ sku, quantity, unitPriceMinor })),
+    ...(request.couponCode === undefined ? {} : { couponCode: request.couponCode }),
+    paymentMethod: { type: 'card', number: request.paymentMethod.number },
+  };
+}
+
+/**
+ * sha256 of the validated body in canonical JSON (sorted keys, unknown fields
+ * dropped), so re-sending the same request with other whitespace or key order
+ * still counts as the same request.
+ */
+export function requestFingerprint(request: CheckoutRequest): string {
+  return createHash('sha256').update(canonicalJson(request)).digest('hex');
+}
+
+/** One line for the Temporal UI; no customer or card data. */
+export function checkoutSummary(orderId: string, request: CheckoutRequest): string {
+  const items = request.lines.reduce((sum, line) => sum + line.quantity, 0);
+  const total = formatMoney({ amountMinor: subtotalMinor(request.lines), currency: request.currency });
+  const coupon = request.couponCode === undefined ? '' : ' · with coupon';
+  return `Checkout ${orderId} · ${items} ${items === 1 ? 'item' : 'items'} · ${total}${coupon}`;
+}
+
+/** The lines as a markdown table for the Temporal UI's details panel. */
+export function checkoutDetails(request: CheckoutRequest): string {
+  const rows = request.lines.map(
+    (line) =>
+      `| ${line.sku} | ${line.quantity} | ${formatMoney({ amountMinor: line.unitPriceMinor, currency: request.currency })} |`,
+  );
+  return ['| SKU | Quantity | Unit price |', '| --- | ---: | ---: |', ...rows].join('\n');
+}
+
+function subtotalMinor(lines: readonly { quantity: number; unitPriceMinor: number }[]): number {
+  return lines.reduce((sum, line) => sum + line.quantity * line.unitPriceMinor, 0);
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}

@@ -1,0 +1,122 @@
+// `npm run api`: the HTTP API process. It starts serving even while Temporal is
+// still unreachable (checkout calls answer 503 `temporal_unavailable`, /healthz
+// says which dependency is down) and keeps probing Temporal until it answers.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { Client, type Connection } from '@temporalio/client';
+import { loadConfig, temporalAddress, type Config } from '../lib/config.ts';
+import { createApiApp } from './app.ts';
+import { createDatabaseCheck } from './database-check.ts';
+import { connectTemporal, errorMessage, isTimeout } from './temporal.ts';
+
+const log = (message: string) => console.log(`[api] ${message}`);
+const PROBE_TIMEOUT_MS = 5_000;
+
+export interface RunningApi {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startApi(config: Config = loadConfig()): Promise<RunningApi> {
+  const address = temporalAddress(config);
+  const connection = connectTemporal(address);
+  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const database = createDatabaseCheck(config.databaseUrl);
+  const watcher = watchTemporal(connection, address);
+
+  const app = createApiApp({
+    client,
+    namespace: config.temporal.namespace,
+    checkDatabase: database.check,
+    temporalUiUrl: config.temporal.uiUrl,
+  });
+  let server: Server;
+  try {
+    server = await listen(app, config.apiPort);
+  } catch (err) {
+    watcher.stop();
+    await Promise.allSettled([connection.close(), database.close()]);
+    throw new Error(`cannot listen on port ${config.apiPort}: ${(err as Error).message}`, { cause: err });
+  }
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  log(`listening on ${url} (Temporal ${address}, namespace ${config.temporal.namespace})`);
+
+  return {
+    url,
+    async close() {
+      watcher.stop();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await Promise.allSettled([connection.close(), database.close()]);
+    },
+  };
+}
+
+function listen(app: ReturnType<typeof createApiApp>, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, (err?: Error) => (err ? reject(err) : resolve(server)));
+  });
+}
+
+/** Probes Temporal with backoff until it first answers, logging each failure. */
+function watchTemporal(connection: Connection, address: string): { stop(): void } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let delayMs = 1_000;
+  const attempt = async () => {
+    const deadline = Date.now() + PROBE_TIMEOUT_MS;
+    try {
+      await connection.withDeadline(deadline, () => connection.workflowService.getSystemInfo({}));
+      if (!stopped) log(`connected to Temporal at ${address}`);
+    } catch (err) {
+      if (stopped) return;
+      const why = isTimeout(err, deadline) ? `no answer within ${PROBE_TIMEOUT_MS / 1000} s` : errorMessage(err);
+      log(`Temporal at ${address} is not reachable yet (${why}); retrying in ${delayMs / 1000} s`);
+      timer = setTimeout(() => void attempt(), delayMs);
+      delayMs = Math.min(delayMs * 2, 30_000);
+    }
+  };
+  void attempt();
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  let api: RunningApi;
+  try {
+    api = await startApi();
+  } catch (err) {
+    console.error('[api] failed to start:', err);
+    process.exit(1);
+  }
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) {
+      log(`${signal} again: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    log(`${signal}: closing`);
+    const force = setTimeout(() => {
+      log('still closing after 10 s: exiting');
+      process.exit(1);
+    }, 10_000);
+    force.unref();
+    await api.close();
+    log('closed');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await main();
+}

@@ -1,0 +1,196 @@
+// `npm run bench -- [--n 500] [--concurrency 20] [--api http://127.0.0.1:3000]`
+//
+// Against a running stack (`bin/stack`): drives N checkouts, C at a time, through
+// the HTTP API (POST, then poll until PAID) and measures POST→PAID; then runs the
+// same steps N times from plain code without Temporal (scripts/bench/plain-orchestrator.ts)
+// against the same services. Prints throughput and p50/p95/p99 for both and their
+// ratio, and writes everything to bench-results/checkout-<timestamp>.json.
+// Figures only: nothing here asserts on timing.
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createActivities } from '../activities/index.ts';
+import { loadConfig } from '../lib/config.ts';
+import { createDb } from '../lib/db.ts';
+import type { CheckoutInput } from '../shared/checkout.ts';
+import { runPool, summarize, type RunSummary } from './bench/measure.ts';
+import { runPlainCheckout } from './bench/plain-orchestrator.ts';
+import { runApiCheckout } from './bench/through-api.ts';
+import { SEED } from './seed.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** A SKU of its own, topped up before each run, so the bench never eats the demo catalogue. */
+const BENCH_SKU = { sku: 'BENCH-WIDGET', name: 'Benchmark widget', priceMinor: 1000 };
+const APPROVED_CARD = '4242424242424242';
+
+interface Options {
+  n: number;
+  concurrency: number;
+  api: string;
+  pollMs: number;
+  timeoutMs: number;
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      n: { type: 'string', default: '500' },
+      concurrency: { type: 'string', default: '20' },
+      api: { type: 'string', default: 'http://127.0.0.1:3000' },
+      'poll-ms': { type: 'string', default: '100' },
+      'timeout-ms': { type: 'string', default: '120000' },
+    },
+  });
+  const positive = (name: string, raw: string) => {
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer, got "${raw}"`);
+    return value;
+  };
+  return {
+    n: positive('n', values.n),
+    concurrency: positive('concurrency', values.concurrency),
+    api: values.api,
+    pollMs: positive('poll-ms', values['poll-ms']),
+    timeoutMs: positive('timeout-ms', values['timeout-ms']),
+  };
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  const config = loadConfig();
+  await requireHealthyApi(opts.api);
+  await ensureBenchStock(config.databaseUrl, 2 * opts.n);
+
+  const runId = new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14) + Math.random().toString(36).slice(2, 6);
+  const customerId = SEED.customers[0];
+  const order = {
+    customerId,
+    currency: SEED.currency,
+    lines: [{ sku: BENCH_SKU.sku, quantity: 1, unitPriceMinor: BENCH_SKU.priceMinor }],
+    paymentMethod: { type: 'card' as const, number: APPROVED_CARD },
+  };
+  console.log(`bench ${runId}: ${opts.n} checkouts, ${opts.concurrency} concurrent, API ${opts.api}`);
+
+  console.log('\n1/2 through the API (Temporal workflow), POST → PAID');
+  const temporal = await runPool(
+    opts.n,
+    opts.concurrency,
+    (i) =>
+      runApiCheckout({ apiUrl: opts.api, idempotencyKey: `bench-${runId}-${i}`, body: order, pollMs: opts.pollMs, timeoutMs: opts.timeoutMs }),
+    progress(opts.n),
+  );
+  const withTemporal = summarize(temporal.outcomes, temporal.wallClockMs);
+  report('Temporal workflow via API', withTemporal);
+
+  console.log('\n2/2 plain sequential orchestrator (same activities, no Temporal)');
+  const activities = createActivities(config.serviceUrls);
+  const plain = await runPool(
+    opts.n,
+    opts.concurrency,
+    async (i) => {
+      const checkoutKey = `bench-plain-${runId}-${i}`;
+      const input: CheckoutInput = { checkoutKey, ...order };
+      const t0 = performance.now();
+      await runPlainCheckout(activities, input, checkoutKey);
+      return { ok: true, latencyMs: performance.now() - t0 };
+    },
+    progress(opts.n),
+  );
+  const withoutTemporal = summarize(plain.outcomes, plain.wallClockMs);
+  report('Plain orchestrator', withoutTemporal);
+
+  const ratio = ratios(withTemporal, withoutTemporal);
+  console.log('\nTemporal vs plain');
+  console.log(`  throughput  ×${fmt(ratio.throughput)} (Temporal / plain)`);
+  console.log(`  latency     p50 ×${fmt(ratio.p50)}   p95 ×${fmt(ratio.p95)}   p99 ×${fmt(ratio.p99)} (Temporal / plain)`);
+  console.log(`  note: API latency includes polling every ${opts.pollMs} ms, so it is rounded up by up to that much`);
+
+  const file = path.join(ROOT, 'bench-results', `checkout-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  await mkdir(path.dirname(file), { recursive: true });
+  const record = {
+    runId,
+    startedAt: new Date().toISOString(),
+    options: opts,
+    order: { ...order, paymentMethod: { type: 'card' } },
+    temporal: withTemporal,
+    plain: withoutTemporal,
+    ratio,
+  };
+  await writeFile(file, `${JSON.stringify(record, null, 2)}\n`);
+  console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
+}
+
+async function requireHealthyApi(apiUrl: string): Promise<void> {
+  let res: Response;
+  try {
+    res = await fetch(new URL('/healthz', apiUrl), { signal: AbortSignal.timeout(5_000) });
+  } catch (err) {
+    throw new Error(`the API at ${apiUrl} is not reachable (${(err as Error).message}); start the stack with bin/stack`);
+  }
+  if (res.status !== 200) throw new Error(`the API at ${apiUrl} is not healthy: ${res.status} ${await res.text()}`);
+}
+
+/** Makes sure the bench SKU exists with at least `units` available; tops it up if not. */
+async function ensureBenchStock(databaseUrl: string, units: number): Promise<void> {
+  const db = createDb(databaseUrl);
+  try {
+    const item = await db.stockItem.findUnique({ where: { sku: BENCH_SKU.sku } });
+    if (!item) {
+      await db.stockItem.create({ data: { ...BENCH_SKU, currency: SEED.currency, onHand: units, reserved: 0 } });
+    } else if (item.onHand - item.reserved < units) {
+      await db.stockItem.update({ where: { sku: BENCH_SKU.sku }, data: { onHand: item.reserved + units } });
+    }
+  } catch (err) {
+    throw new Error(`cannot prepare the bench stock in ${redact(databaseUrl)}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await db.$disconnect();
+  }
+}
+
+function progress(total: number): (done: number) => void {
+  const step = Math.max(1, Math.floor(total / 10));
+  return (done) => {
+    if (done % step === 0 || done === total) console.log(`  ${done}/${total}`);
+  };
+}
+
+function report(title: string, s: RunSummary): void {
+  console.log(`\n${title}`);
+  console.log(`  ${s.succeeded}/${s.count} PAID in ${fmt(s.wallClockMs / 1000)} s → ${fmt(s.throughputPerSec)} checkouts/s`);
+  if (s.latencyMs) {
+    const l = s.latencyMs;
+    console.log(`  latency ms  p50 ${l.p50}   p95 ${l.p95}   p99 ${l.p99}   (min ${l.min}, max ${l.max})`);
+  }
+  for (const f of s.failures) console.log(`  failed ×${f.count}: ${f.reason}`);
+}
+
+function ratios(temporal: RunSummary, plain: RunSummary) {
+  const div = (a: number | undefined, b: number | undefined) => (a !== undefined && b ? Math.round((a / b) * 100) / 100 : null);
+  return {
+    throughput: div(temporal.throughputPerSec, plain.throughputPerSec),
+    p50: div(temporal.latencyMs?.p50, plain.latencyMs?.p50),
+    p95: div(temporal.latencyMs?.p95, plain.latencyMs?.p95),
+    p99: div(temporal.latencyMs?.p99, plain.latencyMs?.p99),
+  };
+}
+
+function fmt(value: number | null): string {
+  return value === null ? 'n/a' : value.toFixed(2);
+}
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'the configured database';
+  }
+}
+
+main().catch((err) => {
+  console.error(`bench failed: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,65 @@
+// The Express app every downstream service is built from: JSON in and out,
+// /healthz, run-time fault injection, Idempotency-Key on every POST, and the
+// shared error rendering. A service only supplies its routes.
+import express, { type Express } from 'express';
+import type { ServiceUrls } from '../../lib/config.ts';
+import type { Db } from '../../lib/db.ts';
+import { errorMiddleware, notFound, sendError, unavailable } from '../../lib/http-errors.ts';
+import { Faults, faultRoutes, injectFaults } from './faults.ts';
+import { idempotent } from './idempotency.ts';
+import { type Handler, sendJson } from './reply.ts';
+
+export type ServiceName = keyof ServiceUrls;
+
+export interface ServiceRouter {
+  get(path: string, handler: Handler): void;
+  /** POST routes are idempotent by Idempotency-Key; the handler runs at most once per key. */
+  post(path: string, handler: Handler): void;
+}
+
+export interface ServiceAppOptions {
+  /** How long an in-progress idempotency record blocks retries before it is taken over (default 60 s). */
+  idempotencyStaleAfterMs?: number;
+}
+
+export function createServiceApp(
+  service: ServiceName,
+  db: Db,
+  defineRoutes: (router: ServiceRouter) => void,
+  options: ServiceAppOptions = {},
+): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '256kb' }));
+
+  app.get('/healthz', async (_req, res) => {
+    try {
+      await db.$queryRaw`SELECT 1`;
+      res.json({ ok: true, service });
+    } catch {
+      sendError(res, unavailable('database_unavailable', `${service} cannot reach its database`));
+    }
+  });
+
+  const faults = new Faults();
+  app.use(faultRoutes(faults));
+  app.use(injectFaults(faults));
+
+  const router = express.Router();
+  defineRoutes({
+    get(path, handler) {
+      router.get(path, async (req, res) => {
+        const reply = await handler(req);
+        await sendJson(res, reply.status, JSON.stringify(reply.body));
+      });
+    },
+    post(path, handler) {
+      router.post(path, idempotent({ db, scope: service, staleAfterMs: options.idempotencyStaleAfterMs }, handler));
+    },
+  });
+  app.use(router);
+
+  app.use((req, _res, next) => next(notFound(`no route for ${req.method} ${req.path}`)));
+  app.use(errorMiddleware((message, err) => console.error(`[${service}] ${message}`, err)));
+  return app;
+}

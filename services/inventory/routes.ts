@@ -1,0 +1,38 @@
+import { z } from 'zod';
+import type { Db } from '../../lib/db.ts';
+import { parse, parseBody } from '../../lib/http-errors.ts';
+import type { ServiceRouter } from '../common/app.ts';
+import { created, ok } from '../common/reply.ts';
+import { id, quantity, uniqueSkus } from '../common/schemas.ts';
+import { commitReservation, getReservation, releaseReservation, reserveStock } from './reservations.ts';
+import { getStock, listStock } from './stock.ts';
+
+const reserveSchema = z.object({
+  orderId: id,
+  lines: z
+    .array(z.object({ sku: id, quantity }))
+    .min(1)
+    .max(100)
+    .superRefine(uniqueSkus),
+});
+const orderParams = z.object({ orderId: id });
+const skuParams = z.object({ sku: id });
+
+export function inventoryRoutes(db: Db) {
+  return (r: ServiceRouter) => {
+    r.get('/stock', async () => ok(await listStock(db)));
+    r.get('/stock/:sku', async (req) => ok(await getStock(db, parse(skuParams, req.params).sku)));
+
+    r.post('/reservations', async (req) => {
+      const { created: isNew, reservation } = await reserveStock(db, parseBody(reserveSchema, req.body));
+      return isNew ? created(reservation) : ok(reservation);
+    });
+    r.post('/reservations/:orderId/commit', async (req) =>
+      ok(await commitReservation(db, parse(orderParams, req.params).orderId)),
+    );
+    r.post('/reservations/:orderId/release', async (req) =>
+      ok(await releaseReservation(db, parse(orderParams, req.params).orderId)),
+    );
+    r.get('/reservations/:orderId', async (req) => ok(await getReservation(db, parse(orderParams, req.params).orderId)));
+  };
+}

@@ -1,0 +1,150 @@
+// Orders and their status machine:
+//   PENDING → AWAITING_PAYMENT → PAID, and PENDING | AWAITING_PAYMENT → CANCELLED.
+// Each transition locks the order row (SELECT ... FOR UPDATE), checks the move is
+// legal, updates the order and appends to orders_status_changes in one transaction.
+// Repeating the move that was already made answers with the order unchanged.
+import type { Db } from '../../lib/db.ts';
+import { conflict, invalidRequest, notFound } from '../../lib/http-errors.ts';
+import type { OrderStatus, Prisma } from '../../generated/prisma/client.ts';
+import { inTransaction, type Tx } from '../common/transaction.ts';
+
+export interface OrderLineInput {
+  sku: string;
+  quantity: number;
+  unitPriceMinor: number;
+}
+
+export interface NewOrder {
+  orderId: string;
+  checkoutId: string;
+  customerId: string;
+  currency: string;
+  lines: OrderLineInput[];
+}
+
+const WITH_DETAILS = {
+  lines: { orderBy: { sku: 'asc' } },
+  history: { orderBy: { id: 'asc' } },
+} satisfies Prisma.OrderInclude;
+type OrderWithDetails = Prisma.OrderGetPayload<{ include: typeof WITH_DETAILS }>;
+
+export type OrderView = ReturnType<typeof toView>;
+
+/** Creates the order; an order with this id already existing is returned as is. */
+export async function createOrder(db: Db, input: NewOrder): Promise<{ created: boolean; order: OrderView }> {
+  const subtotalMinor = input.lines.reduce((sum, l) => sum + l.quantity * l.unitPriceMinor, 0);
+  if (!Number.isSafeInteger(subtotalMinor) || subtotalMinor > 2_147_483_647) {
+    throw invalidRequest('order subtotal is too large', 'lines');
+  }
+  return inTransaction(db, async (tx) => {
+    const claimed = await tx.$executeRaw`
+      INSERT INTO orders_orders (id, checkout_id, customer_id, currency, subtotal_minor, discount_minor, total_minor, status, created_at, updated_at)
+      VALUES (${input.orderId}, ${input.checkoutId}, ${input.customerId}, ${input.currency}, ${subtotalMinor}, 0, ${subtotalMinor}, 'PENDING', now(), now())
+      ON CONFLICT (id) DO NOTHING`;
+    if (claimed === 1) {
+      await tx.orderLine.createMany({ data: input.lines.map((line) => ({ orderId: input.orderId, ...line })) });
+      await tx.orderStatusChange.create({ data: { orderId: input.orderId, fromStatus: null, toStatus: 'PENDING' } });
+    }
+    const order = await tx.order.findUniqueOrThrow({ where: { id: input.orderId }, include: WITH_DETAILS });
+    return { created: claimed === 1, order: toView(order) };
+  });
+}
+
+export async function getOrder(db: Db, orderId: string): Promise<OrderView> {
+  const order = await db.order.findUnique({ where: { id: orderId }, include: WITH_DETAILS });
+  if (!order) throw notFound(`unknown order ${orderId}`);
+  return toView(order);
+}
+
+export function awaitPayment(db: Db, orderId: string, input: { discountMinor: number; couponCode: string | null }) {
+  return transition(db, orderId, 'AWAITING_PAYMENT', (order) => {
+    if (input.discountMinor > order.subtotalMinor) {
+      throw invalidRequest(`discount ${input.discountMinor} exceeds the subtotal ${order.subtotalMinor}`, 'discountMinor');
+    }
+    return {
+      discountMinor: input.discountMinor,
+      couponCode: input.couponCode,
+      totalMinor: order.subtotalMinor - input.discountMinor,
+    };
+  });
+}
+
+export function markPaid(db: Db, orderId: string, input: { paymentId: string; amountMinor: number }) {
+  return transition(db, orderId, 'PAID', (order) => {
+    if (input.amountMinor !== order.totalMinor) {
+      throw conflict('amount_mismatch', `payment of ${input.amountMinor} does not match the order total ${order.totalMinor}`, {
+        totalMinor: order.totalMinor,
+        amountMinor: input.amountMinor,
+      });
+    }
+    return { paymentId: input.paymentId };
+  });
+}
+
+export function cancelOrder(db: Db, orderId: string, input: { reason: string }) {
+  return transition(db, orderId, 'CANCELLED', () => ({ cancelReason: input.reason }), input.reason);
+}
+
+const ALLOWED_FROM: Record<OrderStatus, OrderStatus[]> = {
+  PENDING: [],
+  AWAITING_PAYMENT: ['PENDING'],
+  PAID: ['AWAITING_PAYMENT'],
+  CANCELLED: ['PENDING', 'AWAITING_PAYMENT'],
+};
+
+interface LockedOrder {
+  status: OrderStatus;
+  subtotalMinor: number;
+  totalMinor: number;
+}
+
+async function transition(
+  db: Db,
+  orderId: string,
+  to: OrderStatus,
+  changes: (order: LockedOrder) => Prisma.OrderUpdateInput,
+  reason?: string,
+): Promise<OrderView> {
+  return inTransaction(db, async (tx) => {
+    const order = await lockOrder(tx, orderId);
+    if (order.status !== to) {
+      if (!ALLOWED_FROM[to].includes(order.status)) {
+        throw conflict('illegal_transition', `order ${orderId} cannot go from ${order.status} to ${to}`, {
+          from: order.status,
+          to,
+        });
+      }
+      await tx.order.update({ where: { id: orderId }, data: { ...changes(order), status: to } });
+      await tx.orderStatusChange.create({ data: { orderId, fromStatus: order.status, toStatus: to, reason } });
+    }
+    return toView(await tx.order.findUniqueOrThrow({ where: { id: orderId }, include: WITH_DETAILS }));
+  });
+}
+
+async function lockOrder(tx: Tx, orderId: string): Promise<LockedOrder> {
+  const [row] = await tx.$queryRaw<LockedOrder[]>`
+    SELECT status::text AS status, subtotal_minor AS "subtotalMinor", total_minor AS "totalMinor"
+      FROM orders_orders WHERE id = ${orderId} FOR UPDATE`;
+  if (!row) throw notFound(`unknown order ${orderId}`);
+  return row;
+}
+
+function toView(order: OrderWithDetails) {
+  return {
+    id: order.id,
+    checkoutId: order.checkoutId,
+    customerId: order.customerId,
+    currency: order.currency,
+    subtotalMinor: order.subtotalMinor,
+    discountMinor: order.discountMinor,
+    totalMinor: order.totalMinor,
+    couponCode: order.couponCode,
+    paymentId: order.paymentId,
+    status: order.status,
+    cancelReason: order.cancelReason,
+    lines: order.lines.map(({ sku, quantity, unitPriceMinor }) => ({ sku, quantity, unitPriceMinor })),
+    history: order.history.map((h) => ({ from: h.fromStatus, to: h.toStatus, reason: h.reason, at: h.at.toISOString() })),
+    createdAt: order.createdAt.toISOString(),
+    updatedAt: order.updatedAt.toISOString(),
+  };
+}

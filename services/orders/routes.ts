@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import type { Db } from '../../lib/db.ts';
+import { parse, parseBody } from '../../lib/http-errors.ts';
+import type { ServiceRouter } from '../common/app.ts';
+import { created, ok } from '../common/reply.ts';
+import { currency, id, minorAmount, quantity, uniqueSkus } from '../common/schemas.ts';
+import { awaitPayment, cancelOrder, createOrder, getOrder, markPaid } from './orders.ts';
+
+const createSchema = z.object({
+  orderId: id,
+  checkoutId: id,
+  customerId: id,
+  currency,
+  lines: z
+    .array(z.object({ sku: id, quantity, unitPriceMinor: minorAmount }))
+    .min(1)
+    .max(100)
+    .superRefine(uniqueSkus),
+});
+const awaitPaymentSchema = z.object({ discountMinor: minorAmount, couponCode: id.nullable().default(null) });
+const paySchema = z.object({ paymentId: id, amountMinor: minorAmount });
+const cancelSchema = z.object({ reason: z.string().trim().min(1).max(500) });
+const orderParams = z.object({ orderId: id });
+
+export function orderRoutes(db: Db) {
+  return (r: ServiceRouter) => {
+    r.post('/orders', async (req) => {
+      const { created: isNew, order } = await createOrder(db, parseBody(createSchema, req.body));
+      return isNew ? created(order) : ok(order);
+    });
+    r.get('/orders/:orderId', async (req) => ok(await getOrder(db, parse(orderParams, req.params).orderId)));
+    r.post('/orders/:orderId/await-payment', async (req) =>
+      ok(await awaitPayment(db, parse(orderParams, req.params).orderId, parseBody(awaitPaymentSchema, req.body))),
+    );
+    r.post('/orders/:orderId/pay', async (req) =>
+      ok(await markPaid(db, parse(orderParams, req.params).orderId, parseBody(paySchema, req.body))),
+    );
+    r.post('/orders/:orderId/cancel', async (req) =>
+      ok(await cancelOrder(db, parse(orderParams, req.params).orderId, parseBody(cancelSchema, req.body))),
+    );
+  };
+}

@@ -1,0 +1,67 @@
+// How payments talks to the payment provider: JSON over HTTP, one idempotency
+// key per order and operation, and a deadline. Whatever makes the answer unknown
+// or unusable — network error, timeout, 5xx, 429 — is a retryable 503
+// psp_unavailable; the provider's 2xx and 4xx answers go back to the caller.
+import { unavailable } from '../../lib/http-errors.ts';
+
+export const DEFAULT_PSP_TIMEOUT_MS = 10_000;
+
+export interface PspAnswer {
+  status: number;
+  body: PspPaymentBody & PspErrorBody;
+}
+
+export interface PspPaymentBody {
+  id: string;
+  status: 'AUTHORIZED' | 'DECLINED' | 'CAPTURED' | 'VOIDED';
+  declineCode?: string;
+  amountMinor: number;
+  capturedMinor: number;
+}
+
+export interface PspErrorBody {
+  error?: { code: string; message: string; field?: string };
+}
+
+export interface PspClient {
+  authorize(orderId: string, request: { amountMinor: number; currency: string; cardNumber: string }): Promise<PspAnswer>;
+  capture(orderId: string, pspPaymentId: string, amountMinor: number): Promise<PspAnswer>;
+  void(orderId: string, pspPaymentId: string): Promise<PspAnswer>;
+}
+
+export function createPspClient(baseUrl: string, options: { timeoutMs?: number } = {}): PspClient {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_PSP_TIMEOUT_MS;
+
+  async function post(path: string, idempotencyKey: string, body: unknown): Promise<PspAnswer> {
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(new URL(path, baseUrl), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      text = await response.text();
+    } catch (err) {
+      const why = (err as Error).name === 'TimeoutError' ? `did not answer within ${timeoutMs} ms` : 'is unreachable';
+      throw unavailable('psp_unavailable', `payment provider ${why}`);
+    }
+    if (response.status >= 500 || response.status === 429) {
+      throw unavailable('psp_unavailable', `payment provider answered ${response.status}`, { pspStatus: response.status });
+    }
+    try {
+      return { status: response.status, body: JSON.parse(text) };
+    } catch {
+      throw unavailable('psp_unavailable', `payment provider answered ${response.status} with a body that is not JSON`);
+    }
+  }
+
+  return {
+    authorize: (orderId, { amountMinor, currency, cardNumber }) =>
+      post('/v1/payments', `authorize:${orderId}`, { amountMinor, currency, reference: orderId, card: { number: cardNumber } }),
+    capture: (orderId, pspPaymentId, amountMinor) =>
+      post(`/v1/payments/${encodeURIComponent(pspPaymentId)}/capture`, `capture:${orderId}`, { amountMinor }),
+    void: (orderId, pspPaymentId) => post(`/v1/payments/${encodeURIComponent(pspPaymentId)}/void`, `void:${orderId}`, {}),
+  };
+}

@@ -1,0 +1,239 @@
+// The checkout routes against a real Temporal dev server (in memory, free ports).
+// No worker runs, so started checkouts stay RUNNING in the task queue: enough to
+// prove validation, idempotency, lookup and cancellation at the API's edge.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { REQUEST_FINGERPRINT_MEMO } from '../../api/routes/checkouts.ts';
+import { startDevServer, type DevServer } from '../../lib/temporal-dev-server.ts';
+import { checkoutWorkflowId, orderIdFor } from '../../shared/checkout.ts';
+import { CHECKOUT_TASK_QUEUE } from '../../shared/task-queues.ts';
+import { checkoutBody, freshKey, startApiHarness, TEMPORAL_UI_URL, type ApiHarness } from './harness.ts';
+
+let server: DevServer;
+let api: ApiHarness;
+
+before(async () => {
+  server = await startDevServer();
+  api = await startApiHarness({ temporalAddress: server.address });
+});
+
+after(async () => {
+  await api?.close();
+  await server?.stop();
+});
+
+function postCheckout(key: string | undefined, body: unknown = checkoutBody()) {
+  return api.request('POST', '/checkouts', { body, headers: key === undefined ? {} : { 'Idempotency-Key': key } });
+}
+
+/** Executions with this workflow id, as visibility sees them (waits for it to catch up). */
+async function executionCount(workflowId: string, atLeast = 1): Promise<number> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const { count } = await api.client.workflow.count(`WorkflowId = '${workflowId}'`);
+    if (count >= atLeast || Date.now() > deadline) return count;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('POST /checkouts validation', () => {
+  test('a checkout without an Idempotency-Key is refused with field Idempotency-Key', async () => {
+    const res = await postCheckout(undefined);
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error.code, 'invalid_request');
+    assert.equal(res.body.error.field, 'Idempotency-Key');
+  });
+
+  test('an Idempotency-Key with characters outside [A-Za-z0-9._:-] is refused', async () => {
+    for (const key of ['has space', 'slash/inside', 'x'.repeat(101)]) {
+      const res = await postCheckout(key);
+      assert.equal(res.status, 400, key);
+      assert.equal(res.body.error.field, 'Idempotency-Key');
+    }
+  });
+
+  test('every invalid field is named, the first one in `field`', async () => {
+    const key = freshKey('invalid-fields');
+    const res = await postCheckout(
+      key,
+      checkoutBody({
+        currency: 'eur',
+        lines: [{ sku: 'SKU-MUG', quantity: 0, unitPriceMinor: -1 }],
+        paymentMethod: { type: 'card', number: '4242-4242' },
+      }),
+    );
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error.code, 'invalid_request');
+    assert.equal(res.body.error.field, 'currency');
+    assert.deepEqual(
+      [...res.body.error.fields].sort(),
+      ['currency', 'lines.0.quantity', 'lines.0.unitPriceMinor', 'paymentMethod.number'].sort(),
+    );
+    assert.equal(await executionCount(checkoutWorkflowId(key), 0), 0, 'an invalid request starts nothing');
+  });
+
+  test('duplicate SKUs are refused, naming the repeated line', async () => {
+    const res = await postCheckout(
+      freshKey('dup-sku'),
+      checkoutBody({
+        lines: [
+          { sku: 'SKU-MUG', quantity: 1, unitPriceMinor: 1250 },
+          { sku: 'SKU-TEE', quantity: 1, unitPriceMinor: 3490 },
+          { sku: 'SKU-MUG', quantity: 3, unitPriceMinor: 1250 },
+        ],
+      }),
+    );
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error.field, 'lines.2.sku');
+    assert.match(res.body.error.message, /duplicate SKU "SKU-MUG"/);
+  });
+
+  test('a checkout needs 1 to 50 lines', async () => {
+    const empty = await postCheckout(freshKey('no-lines'), checkoutBody({ lines: [] }));
+    assert.equal(empty.status, 400);
+    assert.equal(empty.body.error.field, 'lines');
+
+    const lines = Array.from({ length: 51 }, (_, i) => ({ sku: `SKU-${i}`, quantity: 1, unitPriceMinor: 100 }));
+    const tooMany = await postCheckout(freshKey('many-lines'), checkoutBody({ lines }));
+    assert.equal(tooMany.status, 400);
+    assert.equal(tooMany.body.error.field, 'lines');
+  });
+
+  test('only card payments with a 12 to 19 digit number are accepted', async () => {
+    const wrongType = await postCheckout(freshKey('paypal'), checkoutBody({ paymentMethod: { type: 'paypal', number: '4242424242424242' } }));
+    assert.equal(wrongType.status, 400);
+    assert.equal(wrongType.body.error.field, 'paymentMethod.type');
+
+    const tooShort = await postCheckout(freshKey('short-card'), checkoutBody({ paymentMethod: { type: 'card', number: '42424242' } }));
+    assert.equal(tooShort.status, 400);
+    assert.equal(tooShort.body.error.field, 'paymentMethod.number');
+  });
+
+  test('a body that is not JSON is a 400', async () => {
+    const res = await postCheckout(freshKey('not-json'), '{"customerId":');
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error.code, 'invalid_request');
+  });
+});
+
+describe('POST /checkouts idempotency', () => {
+  test('repeating a POST with the same key returns the same checkout and starts one workflow', async () => {
+    const key = freshKey('repeat');
+    const first = await postCheckout(key);
+    assert.equal(first.status, 202);
+    const checkoutId = checkoutWorkflowId(key);
+    assert.equal(first.body.checkoutId, checkoutId);
+    assert.equal(first.body.orderId, orderIdFor(key));
+    assert.equal(first.body.status, 'RUNNING');
+    assert.equal(first.body.statusUrl, `/checkouts/${checkoutId}`);
+    assert.equal(first.headers.get('location'), `/checkouts/${checkoutId}`);
+
+    // same body with other key order and whitespace: still the same request
+    const reordered = JSON.stringify(Object.fromEntries(Object.entries(checkoutBody()).reverse()), null, 2);
+    const second = await postCheckout(key, reordered);
+    assert.equal(second.status, 202);
+    assert.deepEqual(second.body, first.body);
+
+    assert.equal(await executionCount(checkoutId), 1);
+    const description = await api.client.workflow.getHandle(checkoutId).describe();
+    assert.equal(description.type, 'checkout');
+    assert.equal(description.taskQueue, CHECKOUT_TASK_QUEUE);
+    assert.match(String(description.memo?.[REQUEST_FINGERPRINT_MEMO]), /^[0-9a-f]{64}$/);
+    assert.equal(await description.staticSummary(), `Checkout ${orderIdFor(key)} · 3 items · 59.90 EUR`);
+    assert.doesNotMatch((await description.staticDetails()) ?? '', /4242|cust-ada/, 'no card or customer data in the UI');
+  });
+
+  test('the same key with a different body is refused with 422 idempotency_key_reused', async () => {
+    const key = freshKey('reused');
+    assert.equal((await postCheckout(key)).status, 202);
+    const res = await postCheckout(key, checkoutBody({ currency: 'USD' }));
+    assert.equal(res.status, 422);
+    assert.equal(res.body.error.code, 'idempotency_key_reused');
+    assert.equal(await executionCount(checkoutWorkflowId(key)), 1);
+  });
+
+  test('a closed checkout is reported, not restarted, when its POST is repeated', async () => {
+    const key = freshKey('closed');
+    const first = await postCheckout(key);
+    const handle = api.client.workflow.getHandle(first.body.checkoutId);
+    const { runId } = await handle.describe();
+    await handle.terminate('test: operator stopped it');
+
+    const again = await postCheckout(key);
+    assert.equal(again.status, 202);
+    assert.equal(again.body.checkoutId, first.body.checkoutId);
+    assert.equal(again.body.status, 'FAILED');
+    assert.equal((await handle.describe()).runId, runId, 'no new run');
+    assert.equal(await executionCount(first.body.checkoutId), 1);
+  });
+});
+
+describe('GET /checkouts/:id', () => {
+  test('a running checkout reports RUNNING, its execution and a Web UI link', async () => {
+    const key = freshKey('get-running');
+    const { body: started } = await postCheckout(key);
+    const res = await api.request('GET', started.statusUrl);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.checkoutId, started.checkoutId);
+    assert.equal(res.body.orderId, orderIdFor(key));
+    assert.equal(res.body.status, 'RUNNING');
+    assert.equal(res.body.execution.status, 'RUNNING');
+    assert.equal(res.body.result, null);
+    // no worker here to answer the state query: said so, not hidden
+    assert.equal(res.body.state, null);
+    assert.match(res.body.stateUnavailable, /no checkout worker answered/);
+    assert.equal(
+      res.body.webUiUrl,
+      `${TEMPORAL_UI_URL}/namespaces/default/workflows/${started.checkoutId}/${res.body.execution.runId}/history`,
+    );
+  });
+
+  test('an unknown checkout id is 404 not_found', async () => {
+    const res = await api.request('GET', `/checkouts/${checkoutWorkflowId(freshKey('never-posted'))}`);
+    assert.equal(res.status, 404);
+    assert.equal(res.body.error.code, 'not_found');
+  });
+
+  test('the bare idempotency key is not a checkout id', async () => {
+    const key = freshKey('bare-key');
+    assert.equal((await postCheckout(key)).status, 202);
+    const res = await api.request('GET', `/checkouts/${key}`);
+    assert.equal(res.status, 404);
+  });
+});
+
+describe('POST /checkouts/:id/cancel', () => {
+  test('cancelling a running checkout sends the cancel signal with the reason', async () => {
+    const { body: started } = await postCheckout(freshKey('cancel-running'));
+    const res = await api.request('POST', `${started.statusUrl}/cancel`, { body: { reason: 'changed my mind' } });
+    assert.equal(res.status, 202);
+    assert.equal(res.body.checkoutId, started.checkoutId);
+
+    const history = await api.client.workflow.getHandle(started.checkoutId).fetchHistory();
+    const signals = (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes);
+    assert.equal(signals.length, 1);
+    assert.equal(signals[0]!.workflowExecutionSignaledEventAttributes!.signalName, 'cancel');
+  });
+
+  test('cancelling without a body uses a default reason', async () => {
+    const { body: started } = await postCheckout(freshKey('cancel-nobody'));
+    const res = await api.request('POST', `${started.statusUrl}/cancel`);
+    assert.equal(res.status, 202);
+    assert.equal(typeof res.body.reason, 'string');
+  });
+
+  test('cancelling an unknown checkout is 404', async () => {
+    const res = await api.request('POST', `/checkouts/${checkoutWorkflowId(freshKey('ghost'))}/cancel`, { body: {} });
+    assert.equal(res.status, 404);
+    assert.equal(res.body.error.code, 'not_found');
+  });
+
+  test('cancelling a closed checkout is 409 already_completed', async () => {
+    const { body: started } = await postCheckout(freshKey('cancel-closed'));
+    await api.client.workflow.getHandle(started.checkoutId).terminate('test: closed before cancel');
+    const res = await api.request('POST', `${started.statusUrl}/cancel`, { body: { reason: 'too late' } });
+    assert.equal(res.status, 409);
+    assert.equal(res.body.error.code, 'already_completed');
+    assert.equal(res.body.error.executionStatus, 'TERMINATED');
+  });
+});

@@ -1,0 +1,95 @@
+// The API on a free port, wired to a Temporal client and a database check, plus
+// small HTTP helpers for the tests. No worker: started checkouts wait in the task
+// queue, which is all these tests need from Temporal.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client } from '@temporalio/client';
+import { createApiApp, type ApiTimeouts } from '../../api/app.ts';
+import { createDatabaseCheck, type DatabaseCheck } from '../../api/database-check.ts';
+import { connectTemporal } from '../../api/temporal.ts';
+import { freePort } from '../../lib/temporal-dev-server.ts';
+
+export const DATABASE_URL = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+export const TEMPORAL_UI_URL = 'http://temporal-ui.test';
+export const FAST_TIMEOUTS: ApiTimeouts = { temporalMs: 1_500, stateQueryMs: 500, healthMs: 1_500 };
+
+export interface ApiHarness {
+  baseUrl: string;
+  client: Client;
+  request(method: string, path: string, options?: { body?: unknown; headers?: Record<string, string> }): Promise<ApiResponse>;
+  close(): Promise<void>;
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+/** A database URL nothing listens on. */
+export async function unreachableDatabaseUrl(): Promise<string> {
+  return `postgresql://postgres@127.0.0.1:${await freePort()}/commerce`;
+}
+
+/** A Temporal address nothing listens on. */
+export async function unreachableTemporalAddress(): Promise<string> {
+  return `127.0.0.1:${await freePort()}`;
+}
+
+export async function startApiHarness(options: { temporalAddress: string; databaseUrl?: string }): Promise<ApiHarness> {
+  const connection = connectTemporal(options.temporalAddress);
+  const client = new Client({ connection, namespace: 'default' });
+  const database: DatabaseCheck = createDatabaseCheck(options.databaseUrl ?? DATABASE_URL, 1_000);
+  const app = createApiApp({
+    client,
+    namespace: 'default',
+    checkDatabase: database.check,
+    temporalUiUrl: TEMPORAL_UI_URL,
+    timeouts: FAST_TIMEOUTS,
+  });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(0, '127.0.0.1', (err?: Error) => (err ? reject(err) : resolve(s)));
+  });
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    baseUrl,
+    client,
+    async request(method, path, { body, headers = {} } = {}) {
+      const init: RequestInit = { method, headers: { ...headers } };
+      if (body !== undefined) {
+        init.body = typeof body === 'string' ? body : JSON.stringify(body);
+        (init.headers as Record<string, string>)['content-type'] = 'application/json';
+      }
+      const res = await fetch(`${baseUrl}${path}`, init);
+      const text = await res.text();
+      return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.allSettled([connection.close(), database.close()]);
+    },
+  };
+}
+
+/** A valid POST /checkouts body; `overrides` replace top-level fields. */
+export function checkoutBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    customerId: 'cust-ada',
+    currency: 'EUR',
+    lines: [
+      { sku: 'SKU-MUG', quantity: 2, unitPriceMinor: 1250 },
+      { sku: 'SKU-TEE', quantity: 1, unitPriceMinor: 3490 },
+    ],
+    paymentMethod: { type: 'card', number: '4242424242424242' },
+    ...overrides,
+  };
+}
+
+let keyCounter = 0;
+/** A fresh idempotency key per call, unique across test runs against one server. */
+export function freshKey(label: string): string {
+  keyCounter += 1;
+  return `${label}-${process.pid}-${Date.now().toString(36)}-${keyCounter}`;
+}

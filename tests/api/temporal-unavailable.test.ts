@@ -1,0 +1,79 @@
+// With Temporal unreachable (the client points at a port nothing listens on),
+// every route that needs it answers 503 temporal_unavailable, quickly, and
+// validation still answers 400 without asking Temporal.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { checkoutWorkflowId } from '../../shared/checkout.ts';
+import {
+  checkoutBody,
+  FAST_TIMEOUTS,
+  freshKey,
+  startApiHarness,
+  unreachableDatabaseUrl,
+  unreachableTemporalAddress,
+  type ApiHarness,
+} from './harness.ts';
+
+let api: ApiHarness;
+
+before(async () => {
+  api = await startApiHarness({ temporalAddress: await unreachableTemporalAddress() });
+});
+
+after(async () => {
+  await api?.close();
+});
+
+function assertTemporalUnavailable(res: { status: number; body: any }) {
+  assert.equal(res.status, 503);
+  assert.equal(res.body.error.code, 'temporal_unavailable');
+  assert.match(res.body.error.message, /Temporal/);
+}
+
+test('POST /checkouts is 503 temporal_unavailable within the request deadline', async () => {
+  const started = Date.now();
+  const res = await api.request('POST', '/checkouts', {
+    body: checkoutBody(),
+    headers: { 'Idempotency-Key': freshKey('temporal-down') },
+  });
+  assertTemporalUnavailable(res);
+  assert.ok(Date.now() - started < FAST_TIMEOUTS.temporalMs + 2_000, 'fails at the deadline, not after the SDK retries');
+});
+
+test('GET and cancel are 503 temporal_unavailable', async () => {
+  const path = `/checkouts/${checkoutWorkflowId(freshKey('temporal-down'))}`;
+  assertTemporalUnavailable(await api.request('GET', path));
+  assertTemporalUnavailable(await api.request('POST', `${path}/cancel`, { body: {} }));
+});
+
+test('an invalid checkout is still a 400: validation does not need Temporal', async () => {
+  const res = await api.request('POST', '/checkouts', { body: checkoutBody({ currency: 'euro' }) });
+  assert.equal(res.status, 400);
+  assert.equal(res.body.error.field, 'Idempotency-Key');
+});
+
+test('healthz is 503 naming Temporal as down and the database as up', async () => {
+  const res = await api.request('GET', '/healthz');
+  assert.equal(res.status, 503);
+  assert.equal(res.body.ok, false);
+  assert.equal(res.body.temporal, 'down');
+  assert.equal(res.body.database, 'up');
+  assert.equal(res.body.error.code, 'temporal_unavailable');
+  assert.match(res.body.error.message, /Temporal/);
+});
+
+test('healthz names both when Temporal and the database are down', async () => {
+  const both = await startApiHarness({
+    temporalAddress: await unreachableTemporalAddress(),
+    databaseUrl: await unreachableDatabaseUrl(),
+  });
+  try {
+    const res = await both.request('GET', '/healthz');
+    assert.equal(res.status, 503);
+    assert.equal(res.body.temporal, 'down');
+    assert.equal(res.body.database, 'down');
+    assert.match(res.body.error.message, /Temporal.*database/);
+  } finally {
+    await both.close();
+  }
+});

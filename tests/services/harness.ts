@@ -1,0 +1,92 @@
+// Shared set-up for the service tests: a fresh migrated and seeded database, the
+// six services on ephemeral ports, and a tiny HTTP client that returns status,
+// headers and body instead of throwing.
+import { randomUUID } from 'node:crypto';
+import type { ServiceUrls } from '../../lib/config.ts';
+import type { Db } from '../../lib/db.ts';
+import { seed } from '../../scripts/seed.ts';
+import { startServices, type StartServicesOptions } from '../../services/main.ts';
+import { createTestDatabase } from '../support/database.ts';
+
+export type Service = keyof ServiceUrls;
+
+export interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+  // Tests read arbitrary fields of the JSON answer.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  body: any;
+}
+
+export interface ServiceStack {
+  db: Db;
+  databaseUrl: string;
+  urls: ServiceUrls;
+  /** POST with a fresh Idempotency-Key unless one is given (null sends none). */
+  post(service: Service, path: string, body?: unknown, key?: string | null, init?: { timeoutMs?: number }): Promise<Answer>;
+  get(service: Service, path: string): Promise<Answer>;
+  request(service: Service, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Answer>;
+  stop(): Promise<void>;
+}
+
+export async function startServiceStack(options: Omit<StartServicesOptions, 'databaseUrl'> = {}): Promise<ServiceStack> {
+  const database = await createTestDatabase('cf_svc');
+  await seed(database.db);
+  const services = await startServices({
+    databaseUrl: database.url,
+    ports: { orders: 0, inventory: 0, coupons: 0, loyalty: 0, payments: 0, psp: 0 },
+    pspTimeoutCardMs: 200,
+    ...options,
+  });
+
+  async function request(
+    service: Service,
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+    timeoutMs = 10_000,
+  ): Promise<Answer> {
+    const response = await fetch(new URL(path, services.urls[service]), {
+      method,
+      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = await response.text();
+    return { status: response.status, headers: response.headers, text, body: text ? JSON.parse(text) : undefined };
+  }
+
+  return {
+    db: database.db,
+    databaseUrl: database.url,
+    urls: services.urls,
+    post: (service, path, body = {}, key, init) =>
+      request(service, 'POST', path, body, key === null ? {} : { 'idempotency-key': key ?? randomUUID() }, init?.timeoutMs),
+    get: (service, path) => request(service, 'GET', path),
+    request: (service, method, path, body, headers) => request(service, method, path, body, headers),
+    async stop() {
+      await services.close();
+      await database.drop();
+    },
+  };
+}
+
+export const uniqueId = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+export const CARDS = {
+  approve: '4242424242424242',
+  decline: '4000000000000002',
+  insufficientFunds: '4000000000009995',
+  timeout: '4000000000000119',
+} as const;
+
+/** Polls until `condition` holds: for effects that land while a response is still held. */
+export async function until(condition: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -1,0 +1,141 @@
+// What the checkout workflow tests share: a time-skipping test server with the search attributes
+// registered, a worker around mocked activities, and the mocks themselves: plain functions that
+// record every call, answer like the services would on a good day, and can be replaced one by one.
+import type { WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import proto from '@temporalio/proto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { WorkflowBundle } from '@temporalio/worker';
+import type { CheckoutActivities } from '../../activities/index.ts';
+import { loadConfig } from '../../lib/config.ts';
+import { checkoutWorkflowId, type CheckoutInput, type CheckoutResult } from '../../shared/checkout.ts';
+import { createCheckoutWorker } from '../../workers/checkout-worker.ts';
+import type { checkout } from '../../workflows/checkout.ts';
+import { BusinessFailure } from '../../shared/errors.ts';
+import { SEARCH_ATTRIBUTE_KEYS } from '../../shared/search-attributes.ts';
+
+export const TEMPORAL_TEST_SERVER = new URL('../../.tools/bin/temporal-test-server', import.meta.url).pathname;
+
+export async function startTestServer(): Promise<TestWorkflowEnvironment> {
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: TEMPORAL_TEST_SERVER } },
+  });
+  await registerSearchAttributes(env);
+  return env;
+}
+
+/** The workflow upserts these at every step; an unregistered one would stall it, as on a real cluster. */
+async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
+  const searchAttributes = Object.fromEntries(
+    SEARCH_ATTRIBUTE_KEYS.map(({ name, type }) => [name, proto.temporal.api.enums.v1.IndexedValueType[`INDEXED_VALUE_TYPE_${type}`]]),
+  );
+  await env.connection.operatorService.addSearchAttributes({ namespace: env.namespace ?? 'default', searchAttributes });
+}
+
+export interface RecordedCall {
+  name: keyof CheckoutActivities;
+  input: { idempotencyKey: string; [field: string]: unknown };
+}
+
+export type MockActivities = CheckoutActivities & { calls: RecordedCall[] };
+
+export const COUPON_DISCOUNT_MINOR = 500;
+
+export function mockActivities(overrides: Partial<CheckoutActivities> = {}): MockActivities {
+  let authorizedMinor = 0;
+  const happy: CheckoutActivities = {
+    createOrder: async ({ orderId, lines }) => ({
+      orderId,
+      subtotalMinor: lines.reduce((sum, l) => sum + l.quantity * l.unitPriceMinor, 0),
+    }),
+    cancelOrder: async () => ({ cancelled: true }),
+    markAwaitingPayment: async () => ({ totalMinor: 0 }),
+    markOrderPaid: async () => {},
+    reserveStock: async () => {},
+    releaseStock: async () => {},
+    commitStock: async () => {},
+    lockCoupon: async () => ({ discountMinor: COUPON_DISCOUNT_MINOR }),
+    unlockCoupon: async () => {},
+    redeemCoupon: async () => {},
+    authorizePayment: async ({ orderId, amountMinor }) => {
+      authorizedMinor = amountMinor;
+      return { paymentId: `pay-${orderId}` };
+    },
+    voidPayment: async () => {},
+    capturePayment: async () => ({ capturedMinor: authorizedMinor }),
+    awardLoyaltyPoints: async ({ amountMinor }) => ({ points: Math.floor(amountMinor / 100) }),
+  };
+  const calls: RecordedCall[] = [];
+  const recorded = Object.fromEntries(
+    (Object.keys(happy) as (keyof CheckoutActivities)[]).map((name) => {
+      const impl = (overrides[name] ?? happy[name]) as unknown as (input: RecordedCall['input']) => Promise<unknown>;
+      const fn = async (input: RecordedCall['input']) => {
+        calls.push({ name, input });
+        return impl(input);
+      };
+      return [name, fn];
+    }),
+  ) as unknown as CheckoutActivities;
+  return Object.assign(recorded, { calls });
+}
+
+export function checkoutInput(checkoutKey: string, extra: Partial<CheckoutInput> = {}): CheckoutInput {
+  return {
+    checkoutKey,
+    customerId: 'cust-1',
+    currency: 'EUR',
+    lines: [
+      { sku: 'SKU-MUG', quantity: 2, unitPriceMinor: 1250 },
+      { sku: 'SKU-TEE', quantity: 1, unitPriceMinor: 2000 },
+    ],
+    couponCode: 'WELCOME5',
+    paymentMethod: { type: 'card', number: '4242424242424242' },
+    ...extra,
+  };
+}
+
+export const declined = () =>
+  ApplicationFailure.nonRetryable('Card declined', BusinessFailure.PaymentDeclined, { declineCode: 'card_declined' });
+export const outOfStock = () =>
+  ApplicationFailure.nonRetryable('Not enough stock for SKU-MUG', BusinessFailure.OutOfStock, { sku: 'SKU-MUG' });
+
+let run = 0;
+
+/** Runs one checkout to its end on a worker of its own, `during` acting on it while it runs. */
+export async function runCheckout(
+  env: TestWorkflowEnvironment,
+  workflowBundle: WorkflowBundle,
+  activities: MockActivities,
+  input: CheckoutInput,
+  during?: (handle: WorkflowHandle<typeof checkout>) => Promise<void>,
+): Promise<{ result: CheckoutResult; handle: WorkflowHandle<typeof checkout> }> {
+  const taskQueue = `checkout-test-${process.pid}-${++run}`;
+  const worker = await createCheckoutWorker({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue,
+    serviceUrls: loadConfig().serviceUrls,
+    workflowBundle,
+    activities,
+  });
+  return worker.runUntil(async () => {
+    const handle = await env.client.workflow.start<typeof checkout>('checkout', {
+      args: [input],
+      taskQueue,
+      workflowId: checkoutWorkflowId(input.checkoutKey),
+    });
+    await during?.(handle);
+    return { result: await handle.result(), handle };
+  });
+}
+
+/** Holds an activity open until the test lets it answer. */
+export function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { open, opened };
+}
+
+export async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 20));
+}

@@ -1,0 +1,260 @@
+// The checkout workflow against mocked activities on the time-skipping test server.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Context } from '@temporalio/activity';
+import type { WorkflowHandle } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundle } from '@temporalio/worker';
+import { ApplicationFailure } from '@temporalio/common';
+import { cancelCheckoutSignal, checkoutStateQuery, checkoutWorkflowId, type CheckoutInput, type CheckoutResult } from '../../shared/checkout.ts';
+import { AmountMinorKey, CheckoutStatusKey, CheckoutStepKey, OrderIdKey } from '../../shared/search-attributes.ts';
+import { CHECKOUT_WORKFLOWS_PATH } from '../../workers/checkout-worker.ts';
+import type { checkout } from '../../workflows/checkout.ts';
+import {
+  checkoutInput, declined, gate, mockActivities, outOfStock, runCheckout as runTestCheckout, startTestServer, until,
+  type MockActivities,
+} from '../support/checkout-harness.ts';
+
+let env: TestWorkflowEnvironment;
+let workflowBundle: WorkflowBundle;
+
+/**
+ * For tests that leave an activity running after the workflow has finished (cancelled while in
+ * flight): the test server then keeps time skipping locked, which would slow every later test.
+ */
+async function withOwnTestServer<T>(fn: (testEnv: TestWorkflowEnvironment) => Promise<T>): Promise<T> {
+  const testEnv = await startTestServer();
+  try {
+    return await fn(testEnv);
+  } finally {
+    await testEnv.teardown();
+  }
+}
+
+before(async () => {
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  env = await startTestServer();
+  workflowBundle = await bundleWorkflowCode({ workflowsPath: CHECKOUT_WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+});
+after(async () => {
+  await env?.teardown();
+});
+
+async function runCheckout(
+  activities: MockActivities,
+  input: CheckoutInput,
+  during?: (handle: WorkflowHandle<typeof checkout>) => Promise<void>,
+  testEnv: TestWorkflowEnvironment = env,
+): Promise<CheckoutResult> {
+  return (await runTestCheckout(testEnv, workflowBundle, activities, input, during)).result;
+}
+
+const names = (acts: MockActivities) => acts.calls.map((c) => c.name);
+const callsTo = (acts: MockActivities, name: keyof MockActivities) => acts.calls.filter((c) => c.name === name);
+/** The calls made after the first call to `name`: the compensations, when `name` is the step that failed. */
+const namesAfter = (acts: MockActivities, name: string) => names(acts).slice(names(acts).indexOf(name as never) + 1);
+
+const HAPPY_STEPS = [
+  'createOrder', 'reserveStock', 'lockCoupon', 'markAwaitingPayment', 'authorizePayment',
+  'capturePayment', 'markOrderPaid', 'commitStock', 'redeemCoupon', 'awardLoyaltyPoints',
+];
+const ALL_COMPENSATIONS = ['voidPayment', 'unlockCoupon', 'releaseStock', 'cancelOrder'];
+
+describe('checkout workflow', () => {
+  test('happy path runs every step once, in order, with stable keys, and ends PAID', async () => {
+    const acts = mockActivities();
+    const input = checkoutInput('happy-1');
+    const workflowId = checkoutWorkflowId(input.checkoutKey);
+    const result = await runCheckout(acts, input);
+
+    assert.deepEqual(names(acts), HAPPY_STEPS);
+    assert.deepEqual(
+      acts.calls.map((c) => c.input.idempotencyKey),
+      ['create-order', 'reserve-stock', 'lock-coupon', 'await-payment', 'authorize-payment', 'capture-payment',
+        'pay-order', 'commit-stock', 'redeem-coupon', 'award-loyalty'].map((step) => `${workflowId}:${step}`),
+    );
+    assert.equal(result.status, 'PAID');
+    assert.equal(result.step, 'DONE');
+    assert.equal(result.orderStatus, 'PAID');
+    assert.equal(result.subtotalMinor, 4500);
+    assert.equal(result.discountMinor, 500);
+    assert.equal(result.totalMinor, 4000);
+    assert.equal(result.capturedMinor, 4000);
+    assert.equal(result.paymentId, `pay-${result.orderId}`);
+    assert.equal(result.cancelReason, null);
+    assert.deepEqual(result.compensations, [], 'nothing is left to undo once the money is taken');
+    assert.equal(callsTo(acts, 'authorizePayment')[0]?.input.amountMinor, 4000);
+    assert.deepEqual(callsTo(acts, 'markAwaitingPayment')[0]?.input, {
+      idempotencyKey: `${workflowId}:await-payment`, orderId: result.orderId, discountMinor: 500, couponCode: 'WELCOME5',
+    });
+    assert.equal(callsTo(acts, 'markOrderPaid')[0]?.input.paymentId, result.paymentId);
+    assert.equal(callsTo(acts, 'awardLoyaltyPoints')[0]?.input.amountMinor, 4000);
+
+    const attributes = (await env.client.workflow.getHandle(workflowId).describe()).typedSearchAttributes;
+    assert.equal(attributes.get(CheckoutStatusKey), 'PAID');
+    assert.equal(attributes.get(CheckoutStepKey), 'DONE');
+    assert.equal(attributes.get(OrderIdKey), result.orderId);
+    assert.equal(attributes.get(AmountMinorKey), 4000);
+  });
+
+  test('without a coupon there is no lock, no redeem and no discount', async () => {
+    const acts = mockActivities();
+    const result = await runCheckout(acts, checkoutInput('no-coupon-1', { couponCode: undefined }));
+    assert.deepEqual(names(acts), HAPPY_STEPS.filter((n) => n !== 'lockCoupon' && n !== 'redeemCoupon'));
+    assert.equal(result.totalMinor, 4500);
+    assert.equal(result.status, 'PAID');
+  });
+
+  test('declined card voids, unlocks the coupon, releases stock and cancels the order, newest first', async () => {
+    const acts = mockActivities({ authorizePayment: async () => { throw declined(); } });
+    const input = checkoutInput('decline-1');
+    const result = await runCheckout(acts, input);
+
+    assert.equal(result.status, 'CANCELLED');
+    assert.match(result.cancelReason ?? '', /^PaymentDeclined: Card declined/);
+    assert.equal(callsTo(acts, 'authorizePayment').length, 1, 'a decline is not retried');
+    assert.deepEqual(namesAfter(acts, 'authorizePayment'), ALL_COMPENSATIONS);
+    assert.equal(callsTo(acts, 'cancelOrder')[0]?.input.reason, result.cancelReason);
+    assert.equal(callsTo(acts, 'voidPayment')[0]?.input.idempotencyKey, `${checkoutWorkflowId(input.checkoutKey)}:void-payment`);
+    assert.equal(result.orderStatus, 'CANCELLED');
+    assert.deepEqual(result.compensations, [
+      { name: 'cancelOrder', status: 'DONE' }, { name: 'releaseStock', status: 'DONE' },
+      { name: 'unlockCoupon', status: 'DONE' }, { name: 'voidPayment', status: 'DONE' },
+    ]);
+  });
+
+  test('out of stock releases stock and cancels the order, and touches neither coupon nor payment', async () => {
+    const acts = mockActivities({ reserveStock: async () => { throw outOfStock(); } });
+    const result = await runCheckout(acts, checkoutInput('oos-1'));
+
+    assert.equal(result.status, 'CANCELLED');
+    assert.match(result.cancelReason ?? '', /^OutOfStock:/);
+    assert.deepEqual(names(acts), ['createOrder', 'reserveStock', 'releaseStock', 'cancelOrder']);
+  });
+
+  test('state query answers mid-flight with step, amounts and pending compensations', async () => {
+    const authorizing = gate();
+    const acts = mockActivities({ authorizePayment: async ({ orderId }) => { await authorizing.opened; return { paymentId: `pay-${orderId}` }; } });
+    const result = await runCheckout(acts, checkoutInput('query-1'), async (handle) => {
+      await until(() => names(acts).includes('authorizePayment'));
+      const state = await handle.query(checkoutStateQuery);
+      assert.equal(state.status, 'RUNNING');
+      assert.equal(state.step, 'AUTHORIZING_PAYMENT');
+      assert.equal(state.orderStatus, 'AWAITING_PAYMENT');
+      assert.deepEqual([state.subtotalMinor, state.discountMinor, state.totalMinor], [4500, 500, 4000]);
+      assert.equal(state.paymentId, null);
+      assert.deepEqual(state.compensations.map((c) => `${c.name}:${c.status}`),
+        ['cancelOrder:PENDING', 'releaseStock:PENDING', 'unlockCoupon:PENDING', 'voidPayment:PENDING']);
+      authorizing.open();
+    });
+    assert.equal(result.status, 'PAID');
+  });
+
+  test('cancel signal before capture compensates everything, even the authorization still in flight', async () => {
+    const authorizing = gate();
+    const acts = mockActivities({ authorizePayment: async ({ orderId }) => { await authorizing.opened; return { paymentId: `pay-${orderId}` }; } });
+    const result = await withOwnTestServer((testEnv) =>
+      runCheckout(acts, checkoutInput('cancel-before-1'), async (handle) => {
+        await until(() => names(acts).includes('authorizePayment'));
+        await handle.signal(cancelCheckoutSignal, { reason: 'customer changed their mind' });
+        await until(() => names(acts).includes('cancelOrder'));
+        authorizing.open(); // answers late: the workflow has moved on, the services refuse a late authorize
+      }, testEnv),
+    );
+
+    assert.equal(result.status, 'CANCELLED');
+    assert.equal(result.cancelReason, 'customer changed their mind');
+    assert.deepEqual(namesAfter(acts, 'authorizePayment'), ALL_COMPENSATIONS);
+    assert.equal(callsTo(acts, 'capturePayment').length, 0);
+    assert.equal(callsTo(acts, 'cancelOrder')[0]?.input.reason, 'customer changed their mind');
+  });
+
+  test('cancel signal after capture started is ignored and the checkout ends PAID', async () => {
+    const capturing = gate();
+    const acts = mockActivities({ capturePayment: async () => { await capturing.opened; return { capturedMinor: 4000 }; } });
+    const result = await runCheckout(acts, checkoutInput('cancel-after-1'), async (handle) => {
+      await until(() => names(acts).includes('capturePayment'));
+      await handle.signal(cancelCheckoutSignal, { reason: 'too late' });
+      capturing.open();
+    });
+
+    assert.equal(result.status, 'PAID');
+    assert.equal(result.cancelReason, null);
+    assert.deepEqual(names(acts), HAPPY_STEPS);
+  });
+
+  test('cancel signal while a reservation took effect but never answered still releases it', async () => {
+    const reserving = gate();
+    const acts = mockActivities({ reserveStock: async () => { await reserving.opened; } });
+    const result = await withOwnTestServer((testEnv) =>
+      runCheckout(acts, checkoutInput('cancel-hanging-1'), async (handle) => {
+        await until(() => names(acts).includes('reserveStock'));
+        await handle.signal(cancelCheckoutSignal, { reason: 'customer left' });
+        await until(() => names(acts).includes('cancelOrder'));
+        reserving.open();
+      }, testEnv),
+    );
+
+    assert.equal(result.status, 'CANCELLED');
+    assert.deepEqual(names(acts), ['createOrder', 'reserveStock', 'releaseStock', 'cancelOrder']);
+  });
+
+  test('a reservation that took effect and then timed out is retried with the same key and compensated', async () => {
+    const acts = mockActivities({
+      reserveStock: async () => {
+        // Takes effect (the call is recorded), then answers after the 10 s startToCloseTimeout.
+        if (Context.current().info.attempt === 1) await Context.current().sleep(11_000);
+      },
+      authorizePayment: async () => { throw declined(); },
+    });
+    const result = await runCheckout(acts, checkoutInput('timeout-1'));
+
+    const reserves = callsTo(acts, 'reserveStock');
+    assert.equal(reserves.length, 2);
+    assert.equal(reserves[0]?.input.idempotencyKey, reserves[1]?.input.idempotencyKey);
+    assert.equal(result.status, 'CANCELLED');
+    assert.deepEqual(namesAfter(acts, 'authorizePayment'), ALL_COMPENSATIONS);
+  });
+
+  test('compensations that fail transiently are retried until they succeed', async () => {
+    let releaseAttempts = 0;
+    let voidAttempts = 0;
+    const acts = mockActivities({
+      authorizePayment: async () => { throw declined(); },
+      voidPayment: async () => { if (++voidAttempts < 3) throw new Error('payments service answered 503'); },
+      releaseStock: async () => { if (++releaseAttempts < 4) throw new Error('inventory service timed out'); },
+    });
+    const result = await runCheckout(acts, checkoutInput('flaky-undo-1'));
+
+    assert.equal(result.status, 'CANCELLED');
+    assert.deepEqual(namesAfter(acts, 'authorizePayment'), [
+      'voidPayment', 'voidPayment', 'voidPayment', 'unlockCoupon',
+      'releaseStock', 'releaseStock', 'releaseStock', 'releaseStock', 'cancelOrder',
+    ]);
+    assert.ok(result.compensations.every((c) => c.status === 'DONE'));
+  });
+
+  test('a payment provider that stays unavailable gives up after bounded attempts and compensates', async () => {
+    const acts = mockActivities({ authorizePayment: async () => { throw new Error('payments service answered 503 psp_unavailable'); } });
+    const result = await runCheckout(acts, checkoutInput('psp-down-1'));
+
+    assert.equal(result.status, 'CANCELLED');
+    assert.equal(result.cancelReason, 'payment provider unavailable');
+    assert.equal(callsTo(acts, 'authorizePayment').length, 4);
+    assert.deepEqual(namesAfter(acts, 'authorizePayment').filter((n) => n !== 'authorizePayment'), ALL_COMPENSATIONS);
+  });
+
+  test('after capture, a refused fulfilment step is retried until it goes through', async () => {
+    let commits = 0;
+    const acts = mockActivities({
+      commitStock: async () => {
+        if (++commits === 1) throw ApplicationFailure.nonRetryable('reservation is busy', 'IllegalTransition');
+      },
+    });
+    const result = await runCheckout(acts, checkoutInput('refused-commit-1'));
+
+    assert.equal(result.status, 'PAID');
+    assert.equal(commits, 2);
+    assert.equal(callsTo(acts, 'voidPayment').length, 0, 'money was taken: never compensate after capture');
+  });
+});

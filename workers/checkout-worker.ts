@@ -1,0 +1,32 @@
+// Builds the checkout worker: the checkout workflow plus its activities, bound to the services' URLs.
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { createActivities, type CheckoutActivities } from '../activities/index.ts';
+import type { ServiceUrls } from '../lib/config.ts';
+import { CHECKOUT_TASK_QUEUE } from '../shared/task-queues.ts';
+
+/** Webpack resolves the workflows' explicit `.ts` imports as plain file paths; no loader config needed. */
+export const CHECKOUT_WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export interface CheckoutWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue?: string;
+  serviceUrls: ServiceUrls;
+  /** A prebuilt bundle (`bundleWorkflowCode({ workflowsPath: CHECKOUT_WORKFLOWS_PATH })`): tests pay for webpack once. */
+  workflowBundle?: WorkflowBundle;
+  /** Stand-ins for the HTTP activities, for tests. */
+  activities?: CheckoutActivities;
+}
+
+export async function createCheckoutWorker(opts: CheckoutWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: opts.taskQueue ?? CHECKOUT_TASK_QUEUE,
+    activities: opts.activities ?? createActivities(opts.serviceUrls),
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: CHECKOUT_WORKFLOWS_PATH }),
+    // On shutdown, let in-flight service calls (≤ 15 s each) finish instead of cutting them off.
+    shutdownGraceTime: '20 seconds',
+  });
+}

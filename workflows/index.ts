@@ -1,0 +1,2 @@
+// Everything the worker bundles: one export per workflow type.
+export { checkout } from './checkout.ts';
