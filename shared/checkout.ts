@@ -77,3 +77,8 @@ export function checkoutWorkflowId(checkoutKey: string): string {
 export function orderIdFor(checkoutKey: string): string {
   return `order-${checkoutKey}`;
 }
+
+/** The checkout that owns an order (inverse of orderIdFor), or null for foreign references. */
+export function checkoutWorkflowIdForOrder(orderId: string): string | null {
+  return orderId.startsWith('order-') ? checkoutWorkflowId(orderId.slice('order-'.length)) : null;
+}
