@@ -24,3 +24,4 @@ export type * from './inventory.ts';
 export type * from './coupons.ts';
 export type * from './payments.ts';
 export type * from './loyalty.ts';
+export type * from './reconciliation.ts';

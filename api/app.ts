@@ -6,6 +6,10 @@ import { errorMiddleware, notFound } from '../lib/http-errors.ts';
 import { CHECKOUT_TASK_QUEUE } from '../shared/task-queues.ts';
 import { checkoutRoutes } from './routes/checkouts.ts';
 import { healthRoutes } from './routes/health.ts';
+import { reconciliationRoutes } from './routes/reconciliation.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
+import { DEFAULT_TOLERANCE_SECONDS } from './webhook-signature.ts';
+import type { Db } from '../lib/db.ts';
 
 export interface ApiTimeouts {
   /** Deadline for all Temporal calls made for one request. */
@@ -27,12 +31,30 @@ export interface ApiDeps {
   temporalUiUrl?: string;
   namespace: string;
   timeouts?: Partial<ApiTimeouts>;
+  /** Our own database (webhook events, reconciliation report); without it /webhooks/psp and /reconciliation are absent. */
+  db?: Db;
+  /** Secrets that sign the provider's webhooks (several while rotating); with `db`, POST /webhooks/psp is served. */
+  webhookSecrets?: string[];
+  /** How far a webhook's signed timestamp may be from now (default 300 s). */
+  webhookToleranceSeconds?: number;
 }
 
 export function createApiApp(deps: ApiDeps): express.Express {
   const timeouts = { ...DEFAULT_API_TIMEOUTS, ...deps.timeouts };
   const app = express();
   app.disable('x-powered-by');
+  // Before the JSON parser: the webhook signature is checked over the raw bytes.
+  if (deps.db && deps.webhookSecrets?.length) {
+    app.use(
+      webhookRoutes({
+        client: deps.client,
+        db: deps.db,
+        secrets: deps.webhookSecrets,
+        toleranceSeconds: deps.webhookToleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS,
+        temporalTimeoutMs: timeouts.temporalMs,
+      }),
+    );
+  }
   app.use(express.json({ limit: '64kb' }));
 
   app.use(
@@ -53,6 +75,17 @@ export function createApiApp(deps: ApiDeps): express.Express {
       stateQueryTimeoutMs: timeouts.stateQueryMs,
     }),
   );
+
+  if (deps.db) {
+    app.use(
+      reconciliationRoutes({
+        client: deps.client,
+        db: deps.db,
+        taskQueue: deps.taskQueue ?? CHECKOUT_TASK_QUEUE,
+        temporalTimeoutMs: timeouts.temporalMs,
+      }),
+    );
+  }
 
   app.use((req, _res, next) => next(notFound(`no route for ${req.method} ${req.path}`)));
   app.use(errorMiddleware((message, err) => console.error(`[api] ${message}`, err)));

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { Client, type Connection } from '@temporalio/client';
 import { loadConfig, temporalAddress, type Config } from '../lib/config.ts';
+import { createDb } from '../lib/db.ts';
 import { createApiApp } from './app.ts';
 import { createDatabaseCheck } from './database-check.ts';
 import { connectTemporal, errorMessage, isTimeout } from './temporal.ts';
@@ -23,6 +24,7 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
   const connection = connectTemporal(address);
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const database = createDatabaseCheck(config.databaseUrl);
+  const db = createDb(config.databaseUrl);
   const watcher = watchTemporal(connection, address);
 
   const app = createApiApp({
@@ -30,13 +32,16 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
     namespace: config.temporal.namespace,
     checkDatabase: database.check,
     temporalUiUrl: config.temporal.uiUrl,
+    db,
+    webhookSecrets: config.webhook.secrets,
+    webhookToleranceSeconds: config.webhook.toleranceSeconds,
   });
   let server: Server;
   try {
     server = await listen(app, config.apiPort);
   } catch (err) {
     watcher.stop();
-    await Promise.allSettled([connection.close(), database.close()]);
+    await Promise.allSettled([connection.close(), database.close(), db.$disconnect()]);
     throw new Error(`cannot listen on port ${config.apiPort}: ${(err as Error).message}`, { cause: err });
   }
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -50,7 +55,7 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
         server.close(() => resolve());
         server.closeIdleConnections();
       });
-      await Promise.allSettled([connection.close(), database.close()]);
+      await Promise.allSettled([connection.close(), database.close(), db.$disconnect()]);
     },
   };
 }

@@ -21,6 +21,13 @@ export interface Config {
   apiPort: number;
   servicePorts: Record<keyof ServiceUrls, number>;
   serviceUrls: ServiceUrls;
+  /** The provider's webhooks, as POST /webhooks/psp verifies them. */
+  webhook: {
+    /** `PSP_WEBHOOK_SECRETS`, comma-separated: every secret accepted (several while rotating). */
+    secrets: string[];
+    /** `PSP_WEBHOOK_TOLERANCE_SECONDS`: how far a signed timestamp may be from now. */
+    toleranceSeconds: number;
+  };
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -59,6 +66,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       loyalty: env.LOYALTY_URL || local(servicePorts.loyalty),
       payments: env.PAYMENTS_URL || local(servicePorts.payments),
       psp: env.PSP_URL || local(servicePorts.psp),
+    },
+    webhook: {
+      secrets: (env.PSP_WEBHOOK_SECRETS || 'whsec_dev_secret').split(',').map((s) => s.trim()).filter(Boolean),
+      toleranceSeconds: int(env, 'PSP_WEBHOOK_TOLERANCE_SECONDS', 300),
     },
   };
 }

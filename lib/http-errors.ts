@@ -12,19 +12,30 @@ export class HttpError extends Error {
   readonly code: string;
   readonly field: string | undefined;
   readonly details: ErrorDetails | undefined;
+  private readonly retryLater: boolean;
 
-  constructor(status: number, code: string, message: string, opts: { field?: string; details?: ErrorDetails } = {}) {
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    opts: { field?: string; details?: ErrorDetails; retryable?: boolean } = {},
+  ) {
     super(message);
     this.name = 'HttpError';
     this.status = status;
     this.code = code;
     this.field = opts.field;
     this.details = opts.details;
+    this.retryLater = opts.retryable ?? status >= 500;
   }
 
-  /** 5xx answers are the caller's cue to retry the same request later. */
+  /**
+   * 5xx answers are the caller's cue to retry the same request later; so is a 4xx
+   * created with `retryable` ("not yet", e.g. payment_processing). Neither is
+   * stored under an Idempotency-Key, so the retry runs again.
+   */
   get retryable(): boolean {
-    return this.status >= 500;
+    return this.retryLater;
   }
 
   toBody(): { error: { code: string; message: string; field?: string } & ErrorDetails } {
@@ -52,6 +63,11 @@ export function notFound(message: string): HttpError {
 /** A business refusal; `code` names the rule (`out_of_stock`, `illegal_transition`, ...). */
 export function conflict(code: string, message: string, details?: ErrorDetails): HttpError {
   return new HttpError(409, code, message, { details });
+}
+
+/** A refusal that only holds for now (`payment_processing`): the same request may succeed later. */
+export function notYet(code: string, message: string, details?: ErrorDetails): HttpError {
+  return new HttpError(409, code, message, { details, retryable: true });
 }
 
 /** A retryable failure of something we depend on (`database_unavailable`, `psp_unavailable`, ...). */

@@ -4,10 +4,12 @@
 // the worker and the API as child processes. Ctrl-C stops everything, the worker
 // first draining its in-flight tasks.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { Client, Connection } from '@temporalio/client';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, temporalAddress, DEFAULT_TEMPORAL_PORT } from '../lib/config.ts';
 import { createDb } from '../lib/db.ts';
+import { ensureReconciliationSchedule } from '../lib/schedules.ts';
 import { startDevServer, type DevServer } from '../lib/temporal-dev-server.ts';
 import { startServices } from '../services/main.ts';
 import { ensureDatabase, migrate } from './migrate.ts';
@@ -38,7 +40,10 @@ await seed(db);
 await db.$disconnect();
 log('seed data in place');
 
-const services = await startServices({ databaseUrl: config.databaseUrl, ports: config.servicePorts });
+// The PSP notifies the API (started below) of every payment decision; both sides default to the
+// same dev secret (PSP_WEBHOOK_SECRET signs, PSP_WEBHOOK_SECRETS verifies).
+const webhookUrl = `http://127.0.0.1:${config.apiPort}/webhooks/psp`;
+const services = await startServices({ databaseUrl: config.databaseUrl, ports: config.servicePorts, pspWebhookUrl: webhookUrl });
 const childEnv = {
   ...process.env,
   TEMPORAL_ADDRESS: address,
@@ -69,6 +74,15 @@ let stopping = false;
 const worker = startChild('worker', 'workers/main.ts');
 const api = startChild('api', 'api/main.ts');
 
+// Reconciliation runs on a Temporal Schedule; created once, then left as an operator tunes it.
+{
+  const every = process.env.RECONCILIATION_EVERY || '15 minutes';
+  const connection = await Connection.connect({ address });
+  const created = await ensureReconciliationSchedule(new Client({ connection, namespace: config.temporal.namespace }), { every });
+  await connection.close();
+  log(created ? `reconciliation schedule created (every ${every})` : 'reconciliation schedule already in place');
+}
+
 function exitOf(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => child.once('exit', () => resolve()));
@@ -90,6 +104,7 @@ process.on('SIGINT', () => void stop());
 process.on('SIGTERM', () => void stop());
 
 log(`API            http://127.0.0.1:${config.apiPort}`);
+log(`PSP webhooks → ${webhookUrl}`);
 log(`Temporal       ${address} (namespace ${config.temporal.namespace})`);
 if (devServer?.uiUrl) log(`Temporal Web UI ${devServer.uiUrl}/namespaces/${config.temporal.namespace}/workflows`);
 for (const [name, url] of Object.entries(services.urls)) log(`${name.padEnd(14)} ${url}`);

@@ -1,7 +1,9 @@
 // Starts the six downstream services in one process, each its own Express app on
 // its own port, sharing one database client. Payments is wired to the PSP's
-// actual address, so ephemeral ports (0) work. Run directly (`npm run services`)
-// it uses the ports from loadConfig() and stops cleanly on SIGINT/SIGTERM.
+// actual address, so ephemeral ports (0) work; the PSP's background loop
+// (decisions, webhooks) is stopped by close() before the database client. Run
+// directly (`npm run services`) it uses the ports from loadConfig() and stops
+// cleanly on SIGINT/SIGTERM.
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type ServiceUrls } from '../lib/config.ts';
 import { createDb } from '../lib/db.ts';
@@ -13,7 +15,9 @@ import { createLoyaltyApp } from './loyalty/app.ts';
 import { createOrdersApp } from './orders/app.ts';
 import { createPaymentsApp } from './payments/app.ts';
 import { createPspApp } from './psp/app.ts';
+import type { ChaosSettings } from './psp/chaos.ts';
 import { DEFAULT_TIMEOUT_CARD_MS } from './psp/payments.ts';
+import { type DeliveryOptions, setWebhookEndpoint } from './psp/webhooks.ts';
 
 export interface StartServicesOptions {
   databaseUrl: string;
@@ -24,6 +28,14 @@ export interface StartServicesOptions {
   pspTimeoutCardMs?: number;
   /** Deadline for payments' calls to the PSP (default 10 s). */
   pspRequestTimeoutMs?: number;
+  /** Registered at start as the PSP's webhook endpoint (else the one stored earlier, if any). */
+  pspWebhookUrl?: string;
+  /** The PSP's webhook signing secret (default PSP_WEBHOOK_SECRET or whsec_dev_secret). */
+  pspWebhookSecret?: string;
+  /** The PSP's chaos settings at start and after DELETE /v1/chaos (e.g. a shorter processingDelayMs). */
+  pspChaos?: Partial<ChaosSettings>;
+  /** The PSP's webhook retry backoff (retryBaseMs, retryMaxMs) and per-attempt timeout. */
+  pspWebhookDelivery?: Partial<DeliveryOptions>;
 }
 
 export interface RunningServices {
@@ -36,6 +48,7 @@ export async function startServices(opts: StartServicesOptions): Promise<Running
   const ports = { ...loadConfig().servicePorts, ...opts.ports };
   const db = createDb(opts.databaseUrl);
   const running: RunningServer[] = [];
+  let stopPsp = async () => {};
 
   const start = async (app: Parameters<typeof listen>[0], port: number) => {
     const server = await listen(app, port, host);
@@ -44,10 +57,14 @@ export async function startServices(opts: StartServicesOptions): Promise<Running
   };
 
   try {
-    const psp = await start(
-      createPspApp(db, { timeoutCardMs: opts.pspTimeoutCardMs ?? envTimeoutCardMs() ?? DEFAULT_TIMEOUT_CARD_MS }),
-      ports.psp,
-    );
+    if (opts.pspWebhookUrl !== undefined) await setWebhookEndpoint(db, opts.pspWebhookUrl);
+    const pspApp = createPspApp(db, {
+      timeoutCardMs: opts.pspTimeoutCardMs ?? envTimeoutCardMs() ?? DEFAULT_TIMEOUT_CARD_MS,
+      chaos: { ...opts.pspChaos, ...(opts.pspWebhookSecret === undefined ? {} : { secret: opts.pspWebhookSecret }) },
+      delivery: opts.pspWebhookDelivery,
+    });
+    stopPsp = pspApp.close;
+    const psp = await start(pspApp.app, ports.psp);
     const urls: ServiceUrls = {
       orders: await start(createOrdersApp(db), ports.orders),
       inventory: await start(createInventoryApp(db), ports.inventory),
@@ -59,11 +76,14 @@ export async function startServices(opts: StartServicesOptions): Promise<Running
     return {
       urls,
       async close() {
+        // the PSP's background loop first: it must not outlive the database client
+        await stopPsp();
         await Promise.all(running.map((server) => server.close()));
         await db.$disconnect();
       },
     };
   } catch (err) {
+    await stopPsp();
     await Promise.all(running.map((server) => server.close().catch(() => {})));
     await db.$disconnect();
     throw err;

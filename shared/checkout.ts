@@ -1,6 +1,7 @@
 // The checkout workflow's contract: input, result, state, signals and queries.
 // Imported by the workflow, the API and the tests, so kept free of Node imports.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { PaymentStatus } from './payments.ts';
 
 export interface CheckoutLine {
   sku: string;
@@ -25,6 +26,40 @@ export interface CheckoutInput {
   lines: CheckoutLine[];
   couponCode?: string;
   paymentMethod: PaymentMethod;
+  /**
+   * How long the checkout waits for the payment to be decided. Omit it: the defaults suit a
+   * real provider. Tests and demos shorten it; the HTTP API never passes it.
+   */
+  timing?: CheckoutTiming;
+}
+
+export interface CheckoutTiming {
+  /** From the authorization request until the payment is voided if still undecided (default 10 min). */
+  paymentDeadlineMs?: number;
+  /** First wait for a provider notification before asking the provider (default 3 s). */
+  firstPaymentCheckMs?: number;
+  /** The wait doubles after every inconclusive check, up to this (default 30 s). */
+  maxPaymentCheckIntervalMs?: number;
+}
+
+/**
+ * Where the checkout stands with the provider. A notification only prompts a check: `status`
+ * is always what the provider itself answered, and `source` says what prompted that answer.
+ */
+export interface PaymentProgress {
+  status: PaymentStatus | null;
+  /**
+   * `provider_answer`: the authorize/capture call answered with a decision; `signal`: a
+   * notification prompted the check that found it; `active_query`: we asked on our own.
+   */
+  source: 'provider_answer' | 'signal' | 'active_query' | null;
+  /** Distinct provider notifications received for this order (duplicates counted once). */
+  eventsReceived: number;
+  /** Times the checkout asked the provider for the payment's status. */
+  checks: number;
+  /** When an undecided authorization is given up and voided (ISO 8601); null outside that wait. */
+  deadline: string | null;
+  refundedMinor: number;
 }
 
 export type CheckoutStep =
@@ -57,6 +92,7 @@ export interface CheckoutState {
   totalMinor: number;
   paymentId: string | null;
   capturedMinor: number;
+  payment: PaymentProgress;
   cancelReason: string | null;
   compensations: CompensationRecord[];
 }

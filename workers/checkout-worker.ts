@@ -2,7 +2,9 @@
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type CheckoutActivities } from '../activities/index.ts';
+import { reconciliationActivities } from '../activities/reconciliation.ts';
 import type { ServiceUrls } from '../lib/config.ts';
+import type { Db } from '../lib/db.ts';
 import { CHECKOUT_TASK_QUEUE } from '../shared/task-queues.ts';
 
 /** Webpack resolves the workflows' explicit `.ts` imports as plain file paths; no loader config needed. */
@@ -17,6 +19,8 @@ export interface CheckoutWorkerOptions {
   workflowBundle?: WorkflowBundle;
   /** Stand-ins for the HTTP activities, for tests. */
   activities?: CheckoutActivities;
+  /** Our own database (owned by the caller): with it the worker also runs the reconciliation activities. */
+  db?: Db;
 }
 
 export async function createCheckoutWorker(opts: CheckoutWorkerOptions): Promise<Worker> {
@@ -24,7 +28,10 @@ export async function createCheckoutWorker(opts: CheckoutWorkerOptions): Promise
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue ?? CHECKOUT_TASK_QUEUE,
-    activities: opts.activities ?? createActivities(opts.serviceUrls),
+    activities: opts.activities ?? {
+      ...createActivities(opts.serviceUrls),
+      ...(opts.db ? reconciliationActivities(opts.serviceUrls, opts.db) : {}),
+    },
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: CHECKOUT_WORKFLOWS_PATH }),
     // On shutdown, let in-flight service calls (≤ 15 s each) finish instead of cutting them off.
     shutdownGraceTime: '20 seconds',

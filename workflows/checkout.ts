@@ -1,7 +1,13 @@
 // The checkout as a saga. Each step registers its compensation before it runs (a step can
-// take effect and still time out); a business refusal, an unavailable service or the `cancel`
-// signal before capture undoes what was registered, newest first. From capture on, the money
-// moves: nothing can cancel the checkout any more and every remaining step runs until done.
+// take effect and still time out); a business refusal, an unavailable service, a payment the
+// provider does not decide before the deadline, or the `cancel` signal before capture undoes
+// what was registered, newest first. From capture on, the money moves: nothing can cancel the
+// checkout any more and every remaining step runs until done.
+//
+// The provider decides payments asynchronously. The checkout waits for its notification but
+// never depends on it: it asks the provider itself (workflows/payment-outcome.ts). And it never
+// leaves money taken for a cancelled order: if the provider cannot void a payment and then
+// approves it, the order is completed after all; if the stock is gone by then, it is refunded.
 import {
   ActivityFailure,
   ApplicationFailure,
@@ -17,7 +23,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
-import type { CheckoutActivities } from '../activities/index.ts';
+import type { CheckoutActivities, PaymentSnapshot } from '../activities/index.ts';
 import {
   cancelCheckoutSignal,
   checkoutStateQuery,
@@ -29,11 +35,13 @@ import {
   type CheckoutStep,
   type CompensationRecord,
 } from '../shared/checkout.ts';
+import { BusinessFailure } from '../shared/errors.ts';
 import { AmountMinorKey, CheckoutStatusKey, CheckoutStepKey, OrderIdKey } from '../shared/search-attributes.ts';
+import { authorizationDecided, captureSettled, DEFAULT_TIMING, paymentOutcomes } from './payment-outcome.ts';
 
 /** A plain service call; the HTTP client gives up at 8 s, so a slow service reports itself. */
 const SERVICE_CALL = '10 seconds';
-/** Calls that go through to the PSP (authorize, capture, void) match the payments client's 15 s. */
+/** Calls that go through to the PSP (authorize, capture, void, sync) match the payments client's 15 s. */
 const PSP_CALL = '20 seconds';
 
 /** Before the money moves: a refusal is final; an outage is retried for a while, then the checkout gives up. */
@@ -46,7 +54,10 @@ const AUTHORIZE: ActivityOptions = {
   startToCloseTimeout: PSP_CALL,
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '20 seconds', maximumAttempts: 4 },
 };
-/** Capture, fulfilment and compensation: no attempt limit, since giving up would lose money or stock. */
+/**
+ * Capture, fulfilment, compensation and asking the provider: no attempt limit, since giving up
+ * would lose money or stock (a provider that is down for a while is simply asked again later).
+ */
 const UNTIL_DONE: ActivityOptions = {
   startToCloseTimeout: SERVICE_CALL,
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
@@ -58,9 +69,13 @@ const paymentStep = (summary: string) => proxyActivities<CheckoutActivities>({ .
 const untilDone = (summary: string, startToCloseTimeout: Duration = SERVICE_CALL) =>
   proxyActivities<CheckoutActivities>({ ...UNTIL_DONE, startToCloseTimeout, summary });
 
+/** What the payment's undo reports when it could not release the money: the customer paid after all. */
+const PAID_AFTER_ALL = Symbol('paid after all');
+
 export async function checkout(input: CheckoutInput): Promise<CheckoutResult> {
   const { workflowId } = workflowInfo();
   const orderId = orderIdFor(input.checkoutKey);
+  const timing = { ...DEFAULT_TIMING, ...input.timing };
   /** The same key on every attempt and every replay: `${workflowId}:${step}`. */
   const key = (step: string) => `${workflowId}:${step}`;
   const state: CheckoutState = {
@@ -76,6 +91,7 @@ export async function checkout(input: CheckoutInput): Promise<CheckoutResult> {
     totalMinor: 0,
     paymentId: null,
     capturedMinor: 0,
+    payment: { status: null, source: null, eventsReceived: 0, checks: 0, deadline: null, refundedMinor: 0 },
     cancelReason: null,
     compensations: [],
   };
@@ -85,19 +101,33 @@ export async function checkout(input: CheckoutInput): Promise<CheckoutResult> {
     state.compensations.push(record);
     undo.push({ record, run });
   };
+  /** A step whose effect changed (an authorization that became a capture) gets a different undo, in the same place. */
+  const replaceCompensation = (previous: string, name: string, run: () => Promise<unknown>) => {
+    const at = undo.findIndex((u) => u.record.name === previous);
+    if (at < 0) return compensateWith(name, run);
+    const record: CompensationRecord = { name, status: 'PENDING' };
+    state.compensations[state.compensations.indexOf(undo[at]!.record)] = record;
+    undo[at] = { record, run };
+  };
 
   const beforeCapture = new CancellationScope();
   let captureStarted = false;
   let cancelRequested: string | null = null;
+  const pastCancelling = () => captureStarted || state.step === 'COMPENSATING';
   setHandler(checkoutStateQuery, () => state);
   setHandler(cancelCheckoutSignal, ({ reason }) => {
-    if (captureStarted || state.step === 'COMPENSATING') {
+    if (pastCancelling()) {
       log.info('Cancel ignored: the checkout is already past the point of cancelling', { reason, step: state.step });
       return;
     }
     cancelRequested ??= reason;
     beforeCapture.cancel();
   });
+  // Asking the provider is cancellable while the customer may still cancel; after that it must not give up.
+  const checkPayment = () => untilDone('Check payment with the provider', PSP_CALL).syncPayment({ orderId });
+  const payment = paymentOutcomes(orderId, state.payment, timing, () =>
+    pastCancelling() ? persist('syncPayment', checkPayment) : checkPayment(),
+  );
 
   const enter = (step: CheckoutStep, status: CheckoutStatus = 'RUNNING') => {
     state.step = step;
@@ -108,22 +138,66 @@ export async function checkout(input: CheckoutInput): Promise<CheckoutResult> {
       { key: OrderIdKey, value: orderId },
       { key: AmountMinorKey, value: state.totalMinor || state.subtotalMinor },
     ]);
-    setCurrentDetails(`**${step}** · order ${orderId} · ${state.totalMinor || state.subtotalMinor} ${state.currency}`);
+    const paymentStatus = state.payment.status ? ` · payment ${state.payment.status}` : '';
+    setCurrentDetails(`**${step}** · order ${orderId} · ${state.totalMinor || state.subtotalMinor} ${state.currency}${paymentStatus}`);
   };
 
-  /** Undo every registered step, newest first; nothing can cancel this and nothing is skipped. */
+  /**
+   * Undo every registered step, newest first; nothing can cancel this and nothing is skipped.
+   * The payment is undone first: if the provider cannot release it and the customer paid after
+   * all, nothing else has been undone yet and the order is completed instead.
+   */
   const compensate = async (reason: string): Promise<CheckoutResult> => {
     state.cancelReason = reason;
+    state.payment.deadline = null;
     enter('COMPENSATING');
-    await CancellationScope.nonCancellable(async () => {
+    const paidAfterAll = await CancellationScope.nonCancellable(async () => {
       for (const { record, run } of [...undo].reverse()) {
-        await persist(record.name, run);
+        if (record.status === 'DONE') continue;
+        if ((await persist(record.name, run)) === PAID_AFTER_ALL) return true;
         record.status = 'DONE';
       }
+      return false;
     });
+    if (paidAfterAll) {
+      log.warn('Payment went through after the checkout gave up on it: completing the order', { reason });
+      state.cancelReason = null;
+      return await captureAndFulfil();
+    }
     enter('DONE', 'CANCELLED');
     return { ...state, status: 'CANCELLED' };
   };
+
+  let voidAttempts = 0;
+  /**
+   * The authorization's undo. A void the provider refuses because it is still deciding is
+   * followed by asking for the decision (no deadline: money may be moving). An approval then
+   * stands, since the customer paid, unless the customer cancelled: then it is voided now.
+   */
+  const releasePayment = async (): Promise<typeof PAID_AFTER_ALL | void> => {
+    for (;;) {
+      // Each attempt has its own key: the answer to an earlier attempt must never stand in for this one.
+      voidAttempts += 1;
+      const { outcome } = await untilDone('Void payment', PSP_CALL).voidPayment({
+        idempotencyKey: key(voidAttempts === 1 ? 'void-payment' : `void-payment-${voidAttempts}`),
+        orderId,
+      });
+      if (outcome === 'released') return;
+      if (outcome === 'captured') return PAID_AFTER_ALL;
+      const { status } = (await payment.until(authorizationDecided))!;
+      if (status === 'DECLINED' || status === 'VOIDED') return;
+      if (status !== 'AUTHORIZED' || cancelRequested === null) return PAID_AFTER_ALL;
+    }
+  };
+
+  /** The undo of a capture: give the money back. */
+  const refundPayment = () =>
+    untilDone('Refund payment', PSP_CALL).refundPayment({
+      idempotencyKey: key('refund-payment'),
+      orderId,
+      amountMinor: state.capturedMinor,
+      reason: state.cancelReason ?? 'checkout cancelled',
+    });
 
   // What to say when a step's service stays unavailable past its retry budget.
   let unavailable = 'order service unavailable';
@@ -189,73 +263,119 @@ export async function checkout(input: CheckoutInput): Promise<CheckoutResult> {
       state.orderStatus = 'AWAITING_PAYMENT';
 
       unavailable = 'payment provider unavailable';
-      compensateWith('voidPayment', () =>
-        untilDone('Void payment', PSP_CALL).voidPayment({ idempotencyKey: key('void-payment'), orderId }),
-      );
-      const { paymentId } = await paymentStep('Authorize payment').authorizePayment({
+      compensateWith('voidPayment', releasePayment);
+      const deadline = Date.now() + timing.paymentDeadlineMs;
+      state.payment.deadline = new Date(deadline).toISOString();
+      const authorization = await paymentStep('Authorize payment').authorizePayment({
         idempotencyKey: key('authorize-payment'),
         orderId,
         amountMinor: state.totalMinor,
         currency: input.currency,
         paymentMethod: input.paymentMethod,
       });
-      state.paymentId = paymentId;
+      state.paymentId = authorization.paymentId;
+      const decision = await awaitAuthorization(authorization.status, deadline);
+      state.payment.deadline = null;
+      if (decision === null) throw new CheckoutStopped(`payment not confirmed by the provider within ${timing.paymentDeadlineMs / 1000} s`);
+      if (decision.status === 'DECLINED') {
+        throw new CheckoutStopped(`${BusinessFailure.PaymentDeclined}: card declined (${decision.declineCode ?? 'no reason given'})`);
+      }
+      if (decision.status === 'VOIDED' || decision.status === 'REFUNDED') {
+        throw new CheckoutStopped(`payment ${decision.status.toLowerCase()} at the provider before capture`);
+      }
     });
   } catch (err) {
     return await compensate(cancelRequested ?? failureReason(err, unavailable));
   }
   // A cancel that arrived as the authorization came back still counts: capture has not started.
   if (cancelRequested !== null) return await compensate(cancelRequested);
+  return await captureAndFulfil();
 
-  // Point of no return: a capture that timed out may have taken the money, so from here on
-  // the cancel signal is ignored and every step is retried until it succeeds.
-  captureStarted = true;
-  return await CancellationScope.nonCancellable(async () => {
-    enter('CAPTURING_PAYMENT');
-    try {
-      const { capturedMinor } = await untilDone('Capture payment', PSP_CALL).capturePayment({
-        idempotencyKey: key('capture-payment'),
-        orderId,
+  /** The provider's decision on the authorization, or null if it did not decide before the deadline. */
+  async function awaitAuthorization(answered: PaymentSnapshot['status'], deadline: number) {
+    if (!authorizationDecided(answered)) return await payment.until(authorizationDecided, deadline);
+    payment.answered(answered);
+    return { status: answered, declineCode: null };
+  }
+
+  /**
+   * Point of no return: a capture that timed out may have taken the money, so from here on
+   * the cancel signal is ignored and every step is retried until it succeeds.
+   */
+  async function captureAndFulfil(): Promise<CheckoutResult> {
+    captureStarted = true;
+    return await CancellationScope.nonCancellable(async () => {
+      enter('CAPTURING_PAYMENT');
+      let captured: PaymentSnapshot | { status: PaymentSnapshot['status']; capturedMinor: number };
+      try {
+        const capture = await untilDone('Capture payment', PSP_CALL).capturePayment({
+          idempotencyKey: key('capture-payment'),
+          orderId,
+        });
+        if (captureSettled(capture.status)) {
+          payment.answered(capture.status);
+          captured = capture;
+        } else {
+          captured = (await payment.until(captureSettled))!;
+        }
+      } catch (err) {
+        // Only a refusal gets here (say, the authorization was voided meanwhile): no money moved.
+        return await compensate(failureReason(err, 'payment provider unavailable'));
+      }
+      if (captured.status === 'VOIDED') return await compensate('payment voided at the provider before capture');
+      state.capturedMinor = captured.capturedMinor;
+      // The money is taken: from here the payment's undo is a refund.
+      replaceCompensation('voidPayment', 'refundPayment', refundPayment);
+
+      enter('FULFILLING');
+      // The stock decides whether the sale stands: a reservation released meanwhile (say, while the
+      // payment was still being decided) cannot be committed, so the customer gets the money back.
+      const stockCommitted = await persist('commitStock', async () => {
+        try {
+          await untilDone('Commit stock').commitStock({ idempotencyKey: key('commit-stock'), orderId });
+          return true;
+        } catch (err) {
+          if (refusedAs(err, BusinessFailure.AlreadyCompensated)) return false;
+          throw err;
+        }
       });
-      state.capturedMinor = capturedMinor;
-    } catch (err) {
-      // Only a refusal gets here (say, the authorization was voided meanwhile): no money moved.
-      return await compensate(failureReason(err, 'payment provider unavailable'));
-    }
-    undo.length = 0;
-    state.compensations = [];
+      if (!stockCommitted) return await compensate(`${BusinessFailure.OutOfStock}: the stock reservation was released before the payment was decided; payment refunded`);
+      undo.length = 0;
+      state.compensations = [];
 
-    enter('FULFILLING');
-    const paymentId = state.paymentId ?? '';
-    await persist('markOrderPaid', () =>
-      untilDone('Mark order paid').markOrderPaid({
-        idempotencyKey: key('pay-order'),
-        orderId,
-        paymentId,
-        amountMinor: state.capturedMinor,
-      }),
-    );
-    state.orderStatus = 'PAID';
-    await persist('commitStock', () =>
-      untilDone('Commit stock').commitStock({ idempotencyKey: key('commit-stock'), orderId }),
-    );
-    if (input.couponCode) {
-      await persist('redeemCoupon', () =>
-        untilDone('Redeem coupon').redeemCoupon({ idempotencyKey: key('redeem-coupon'), orderId }),
+      const paymentId = state.paymentId ?? '';
+      await persist('markOrderPaid', () =>
+        untilDone('Mark order paid').markOrderPaid({
+          idempotencyKey: key('pay-order'),
+          orderId,
+          paymentId,
+          amountMinor: state.capturedMinor,
+        }),
       );
-    }
-    await persist('awardLoyaltyPoints', () =>
-      untilDone('Award loyalty points').awardLoyaltyPoints({
-        idempotencyKey: key('award-loyalty'),
-        orderId,
-        customerId: input.customerId,
-        amountMinor: state.capturedMinor,
-        currency: input.currency,
-      }),
-    );
-    enter('DONE', 'PAID');
-    return { ...state, status: 'PAID' };
-  });
+      state.orderStatus = 'PAID';
+      if (input.couponCode) {
+        await persist('redeemCoupon', () =>
+          untilDone('Redeem coupon').redeemCoupon({ idempotencyKey: key('redeem-coupon'), orderId }),
+        );
+      }
+      await persist('awardLoyaltyPoints', () =>
+        untilDone('Award loyalty points').awardLoyaltyPoints({
+          idempotencyKey: key('award-loyalty'),
+          orderId,
+          customerId: input.customerId,
+          amountMinor: state.capturedMinor,
+          currency: input.currency,
+        }),
+      );
+      enter('DONE', 'PAID');
+      return { ...state, status: 'PAID' };
+    });
+  }
+}
+
+/** The checkout decided to stop (a decline, a payment never decided); the message is the reason. */
+class CheckoutStopped extends Error {
+  override readonly name = 'CheckoutStopped';
 }
 
 /**
@@ -268,7 +388,7 @@ async function persist<T>(name: string, run: () => Promise<T>): Promise<T> {
     try {
       return await run();
     } catch (err) {
-      if (!(err instanceof ActivityFailure)) throw err;
+      if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
       const waitMinutes = Math.min(2 ** round, 60);
       const why = describe(err);
       log.error(`${name} refused; retrying in ${waitMinutes} min`, { error: why });
@@ -281,10 +401,16 @@ async function persist<T>(name: string, run: () => Promise<T>): Promise<T> {
 /** Why the checkout was cancelled, from what stopped it. */
 function failureReason(err: unknown, unavailable: string): string {
   if (isCancellation(err)) return 'checkout cancelled';
+  if (err instanceof CheckoutStopped) return err.message;
   if (!(err instanceof ActivityFailure)) throw err; // a bug in this code: fail the task, fix, replay
   const cause = err.cause;
   if (cause instanceof ApplicationFailure && cause.nonRetryable) return `${cause.type}: ${cause.message}`;
   return unavailable; // retries exhausted or timed out
+}
+
+/** True when an activity was refused with this business failure type. */
+function refusedAs(err: unknown, type: string): boolean {
+  return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === type;
 }
 
 function describe(err: ActivityFailure): string {

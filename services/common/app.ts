@@ -15,6 +15,10 @@ export interface ServiceRouter {
   get(path: string, handler: Handler): void;
   /** POST routes are idempotent by Idempotency-Key; the handler runs at most once per key. */
   post(path: string, handler: Handler): void;
+  /** A POST that is safe to repeat and must run afresh every time (a refresh): no Idempotency-Key, never replayed. */
+  postRepeatable(path: string, handler: Handler): void;
+  put(path: string, handler: Handler): void;
+  delete(path: string, handler: Handler): void;
 }
 
 export interface ServiceAppOptions {
@@ -46,16 +50,16 @@ export function createServiceApp(
   app.use(injectFaults(faults));
 
   const router = express.Router();
+  const plain = (handler: Handler) => async (req: express.Request, res: express.Response) => {
+    const reply = await handler(req);
+    await sendJson(res, reply.status, JSON.stringify(reply.body));
+  };
   defineRoutes({
-    get(path, handler) {
-      router.get(path, async (req, res) => {
-        const reply = await handler(req);
-        await sendJson(res, reply.status, JSON.stringify(reply.body));
-      });
-    },
-    post(path, handler) {
-      router.post(path, idempotent({ db, scope: service, staleAfterMs: options.idempotencyStaleAfterMs }, handler));
-    },
+    get: (path, handler) => router.get(path, plain(handler)),
+    post: (path, handler) => router.post(path, idempotent({ db, scope: service, staleAfterMs: options.idempotencyStaleAfterMs }, handler)),
+    postRepeatable: (path, handler) => router.post(path, plain(handler)),
+    put: (path, handler) => router.put(path, plain(handler)),
+    delete: (path, handler) => router.delete(path, plain(handler)),
   });
   app.use(router);
 

@@ -1,19 +1,26 @@
 // Our record of each order's payment, and the calls to the provider behind it.
+// The provider decides asynchronously: authorize and capture leave the row
+// AUTHORIZATION_PENDING / CAPTURE_PENDING, and the outcome lands when someone asks
+// the provider for its truth (`syncPayment`, prompted by a webhook or a poll).
 // The payments row is keyed by order; no database transaction is held across a
 // provider call. Instead every provider call is idempotent (key derived from the
 // order) and every row change is conditional on the state we read, so a retry or
 // a concurrent call always lands on the same provider payment and never moves
 // money twice:
 //   authorize: no row → provider → insert (ON CONFLICT DO NOTHING);
-//   capture:   AUTHORIZED → provider capture → AUTHORIZED→CAPTURED;
+//   capture:   AUTHORIZED → provider capture → CAPTURE_PENDING;
 //   void:      no row → VOIDED tombstone (refuses a late authorize);
-//              AUTHORIZED → provider void → AUTHORIZED→VOIDED.
+//              pending or AUTHORIZED → provider void → VOIDED;
+//   refund:    the amount is reserved on the row first (never beyond the capture),
+//              then refunded at the provider.
 // If the tombstone lands while an authorize is at the provider, the authorize
-// voids what it just authorized and answers 409 payment_voided.
+// voids what it just started and answers 409 payment_voided; a sync keeps voiding
+// anything the provider still holds for a VOIDED order.
 import type { Db } from '../../lib/db.ts';
-import { HttpError, conflict, invalidRequest, notFound } from '../../lib/http-errors.ts';
-import type { Payment } from '../../generated/prisma/client.ts';
-import type { PspAnswer, PspClient } from './psp-client.ts';
+import { HttpError, conflict, invalidRequest, notFound, notYet } from '../../lib/http-errors.ts';
+import type { Payment, PaymentStatus } from '../../generated/prisma/client.ts';
+import { inTransaction } from '../common/transaction.ts';
+import type { PspAnswer, PspClient, PspPaymentBody, PspPaymentStatus } from './psp-client.ts';
 
 export interface AuthorizeInput {
   orderId: string;
@@ -22,82 +29,172 @@ export interface AuthorizeInput {
   paymentMethod: { type: 'card'; number: string };
 }
 
+export interface RefundInput {
+  orderId: string;
+  /** The caller's key for this refund (its Idempotency-Key): a retry refunds once. */
+  refundKey: string;
+  amountMinor: number;
+  reason: string;
+}
+
 export const paymentIdFor = (orderId: string) => `pay_${orderId}`;
 
 // A tombstone has no amount; XXX is ISO 4217's "no currency".
 const NO_CURRENCY = 'XXX';
 
+const FROM_PSP: Record<PspPaymentStatus, PaymentStatus> = {
+  PENDING: 'AUTHORIZATION_PENDING',
+  AUTHORIZED: 'AUTHORIZED',
+  DECLINED: 'DECLINED',
+  CAPTURE_PENDING: 'CAPTURE_PENDING',
+  CAPTURED: 'CAPTURED',
+  VOIDED: 'VOIDED',
+  REFUNDED: 'REFUNDED',
+};
+
+// How far along a payment is. The provider's truth only ever moves our record
+// forward, so an older answer arriving late (a slow sync) cannot undo a newer one.
+const PROGRESS: Record<PaymentStatus, number> = {
+  AUTHORIZATION_PENDING: 0,
+  AUTHORIZED: 1,
+  CAPTURE_PENDING: 2,
+  CAPTURED: 3,
+  REFUNDED: 4,
+  DECLINED: 5,
+  VOIDED: 5,
+};
+
+export const isPending = (status: PaymentStatus) => status === 'AUTHORIZATION_PENDING' || status === 'CAPTURE_PENDING';
+
 export type PaymentView = ReturnType<typeof toView>;
 
-export async function authorizePayment(db: Db, psp: PspClient, input: AuthorizeInput): Promise<{ created: boolean; payment: PaymentView }> {
+export async function authorizePayment(db: Db, psp: PspClient, input: AuthorizeInput): Promise<PaymentView> {
   const existing = await findPayment(db, input.orderId);
-  if (existing) return { created: false, payment: await answerForExisting(psp, existing) };
+  if (existing) return answerForExisting(db, psp, existing);
 
   const answer = await psp.authorize(input.orderId, {
     amountMinor: input.amountMinor,
     currency: input.currency,
     cardNumber: input.paymentMethod.number,
   });
-  if (answer.status !== 201) throw authorizeRefused(answer);
+  if (answer.status >= 300) throw authorizeRefused(answer);
   const { id: pspPaymentId, status, declineCode } = answer.body;
 
   const inserted = await db.$executeRaw`
-    INSERT INTO payments_payments (id, order_id, amount_minor, currency, status, psp_payment_id, decline_code, captured_minor, created_at, updated_at)
+    INSERT INTO payments_payments (id, order_id, amount_minor, currency, status, psp_payment_id, decline_code,
+                                   captured_minor, refunded_minor, created_at, updated_at)
     VALUES (${paymentIdFor(input.orderId)}, ${input.orderId}, ${input.amountMinor}, ${input.currency},
-            ${status}::"PaymentStatus", ${pspPaymentId}, ${declineCode ?? null}, 0, now(), now())
+            ${FROM_PSP[status]}::"PaymentStatus", ${pspPaymentId}, ${declineCode ?? null}, 0, 0, now(), now())
     ON CONFLICT (order_id) DO NOTHING`;
   const payment = (await findPayment(db, input.orderId))!;
   if (inserted === 0) {
-    // A void got here first while we were at the provider: remember what we authorized, then undo it.
-    if (payment.status === 'VOIDED' && status === 'AUTHORIZED' && payment.pspPaymentId === null) {
+    // A void got here first while we were at the provider: remember what we started, then undo it.
+    if (payment.status === 'VOIDED' && payment.pspPaymentId === null) {
       await db.payment.updateMany({ where: { orderId: input.orderId, pspPaymentId: null }, data: { pspPaymentId } });
       payment.pspPaymentId = pspPaymentId;
     }
-    return { created: false, payment: await answerForExisting(psp, payment) };
+    return answerForExisting(db, psp, payment);
   }
   if (payment.status === 'DECLINED') throw declined(payment);
-  return { created: true, payment: toView(payment) };
+  return toView(payment);
+}
+
+/** Asks the provider for its truth and brings our record up to date. Safe to repeat. */
+export async function syncPayment(db: Db, psp: PspClient, orderId: string): Promise<PaymentView> {
+  const payment = await findPayment(db, orderId);
+  if (!payment) throw notFound(`no payment for order ${orderId}`);
+  if (payment.pspPaymentId === null) return toView(payment); // a tombstone: nothing at the provider
+
+  const answer = await psp.get(payment.pspPaymentId);
+  if (answer.status !== 200) throw providerRefused(answer);
+  const synced = await applyProviderTruth(db, orderId, answer.body);
+  if (synced.status === 'VOIDED' && (answer.body.status === 'PENDING' || answer.body.status === 'AUTHORIZED')) {
+    // We voided this order; the provider still holds (or is about to hold) money for it.
+    const voided = await psp.void(orderId, payment.pspPaymentId);
+    if (voided.status !== 200 && !['payment_processing', 'not_authorized'].includes(voided.body.error?.code ?? '')) {
+      throw providerRefused(voided);
+    }
+  }
+  return toView(synced);
 }
 
 export async function capturePayment(db: Db, psp: PspClient, orderId: string): Promise<PaymentView> {
-  const payment = await findPayment(db, orderId);
+  let payment = await findPayment(db, orderId);
   if (!payment) throw notFound(`no payment for order ${orderId}`);
-  if (payment.status === 'CAPTURED') return toView(payment);
+  if (payment.status === 'AUTHORIZATION_PENDING') payment = await refresh(db, psp, payment);
+  if (payment.status === 'CAPTURE_PENDING' || payment.status === 'CAPTURED' || payment.status === 'REFUNDED') return toView(payment);
   if (payment.status !== 'AUTHORIZED') {
     throw conflict('illegal_transition', `cannot capture a ${payment.status.toLowerCase()} payment`, { status: payment.status });
   }
 
   const answer = await psp.capture(orderId, payment.pspPaymentId!, payment.amountMinor);
-  // already_captured: an earlier attempt captured but never recorded it here
-  if (answer.status === 200 || answer.body.error?.code === 'already_captured') {
-    return toView(await markCaptured(db, orderId, payment.amountMinor));
-  }
+  if (answer.status < 300) return toView(await applyProviderTruth(db, orderId, answer.body));
   if (answer.body.error?.code === 'not_authorized') {
-    throw conflict('illegal_transition', `payment for order ${orderId} was voided at the provider`);
+    await refresh(db, psp, payment);
+    throw conflict('illegal_transition', `payment for order ${orderId} is no longer authorized at the provider`);
   }
   throw providerRefused(answer);
 }
 
 export async function voidPayment(db: Db, psp: PspClient, orderId: string): Promise<PaymentView> {
   const tombstone = await db.$executeRaw`
-    INSERT INTO payments_payments (id, order_id, amount_minor, currency, status, captured_minor, created_at, updated_at)
-    VALUES (${paymentIdFor(orderId)}, ${orderId}, 0, ${NO_CURRENCY}, 'VOIDED', 0, now(), now())
+    INSERT INTO payments_payments (id, order_id, amount_minor, currency, status, captured_minor, refunded_minor, created_at, updated_at)
+    VALUES (${paymentIdFor(orderId)}, ${orderId}, 0, ${NO_CURRENCY}, 'VOIDED', 0, 0, now(), now())
     ON CONFLICT (order_id) DO NOTHING`;
   const payment = (await findPayment(db, orderId))!;
   if (tombstone === 1) return toView(payment);
   if (payment.status === 'VOIDED' || payment.status === 'DECLINED') return toView(payment);
-  if (payment.status === 'CAPTURED') throw alreadyCaptured(orderId);
+  if (payment.status !== 'AUTHORIZATION_PENDING' && payment.status !== 'AUTHORIZED') throw alreadyCaptured(orderId);
 
   const answer = await psp.void(orderId, payment.pspPaymentId!);
   if (answer.status === 200) {
-    await db.payment.updateMany({ where: { orderId, status: 'AUTHORIZED' }, data: { status: 'VOIDED' } });
+    await db.payment.updateMany({
+      where: { orderId, status: { in: ['AUTHORIZATION_PENDING', 'AUTHORIZED'] } },
+      data: { status: 'VOIDED' },
+    });
     return toView((await findPayment(db, orderId))!);
   }
-  if (answer.body.error?.code === 'already_captured') {
-    await markCaptured(db, orderId, payment.amountMinor);
-    throw alreadyCaptured(orderId);
+  switch (answer.body.error?.code) {
+    case 'payment_processing':
+      // not stored under the caller's Idempotency-Key: the same void is asked again later
+      throw notYet('payment_processing', `the provider is still processing the payment for order ${orderId}; ask again for its outcome`);
+    case 'already_captured':
+      await refresh(db, psp, payment);
+      throw alreadyCaptured(orderId);
+    case 'not_authorized': {
+      // declined at the provider while we still thought it pending: nothing to void
+      const current = await refresh(db, psp, payment);
+      if (current.status === 'DECLINED' || current.status === 'VOIDED') return toView(current);
+      throw providerRefused(answer);
+    }
+    default:
+      throw providerRefused(answer);
   }
-  throw providerRefused(answer);
+}
+
+export async function refundPayment(db: Db, psp: PspClient, input: RefundInput): Promise<PaymentView & { refund: RefundView }> {
+  const { orderId, refundKey } = input;
+  let payment = await findPayment(db, orderId);
+  if (!payment) throw notFound(`no payment for order ${orderId}`);
+  if (payment.status === 'CAPTURE_PENDING') payment = await refresh(db, psp, payment);
+
+  const refund = await reserveRefund(db, input);
+  if (refund.pspRefundId !== null) {
+    // refunded already under this key (its idempotency record was lost): never ask the provider twice
+    return { ...toView((await findPayment(db, orderId))!), refund: { refundKey, ...refund } };
+  }
+  const answer = await psp.refund(orderId, refundKey, payment.pspPaymentId!, refund.amountMinor);
+  // A retryable failure (thrown above) keeps the reservation: the money may have moved, and the retry finishes it.
+  if (answer.status >= 300) {
+    await releaseRefund(db, orderId, refundKey, refund.amountMinor);
+    const code = answer.body.error?.code;
+    if (code === 'refund_exceeds_captured') throw refundExceedsCaptured(orderId, refund.amountMinor);
+    if (code === 'not_captured') throw conflict('illegal_transition', `payment for order ${orderId} is not captured at the provider`);
+    throw providerRefused(answer);
+  }
+  await db.paymentRefund.update({ where: { orderId_refundKey: { orderId, refundKey } }, data: { pspRefundId: answer.body.refundId } });
+  const updated = answer.body.payment ? await applyProviderTruth(db, orderId, answer.body.payment) : (await findPayment(db, orderId))!;
+  return { ...toView(updated), refund: { refundKey, amountMinor: refund.amountMinor, pspRefundId: answer.body.refundId ?? null } };
 }
 
 export async function getPayment(db: Db, orderId: string): Promise<PaymentView> {
@@ -106,23 +203,95 @@ export async function getPayment(db: Db, orderId: string): Promise<PaymentView> 
   return toView(payment);
 }
 
+/** Payments changed at or after `since`, oldest change first (for reconciliation). */
+export async function listPayments(db: Db, since: Date): Promise<PaymentView[]> {
+  const payments = await db.payment.findMany({ where: { updatedAt: { gte: since } }, orderBy: [{ updatedAt: 'asc' }, { orderId: 'asc' }] });
+  return payments.map(toView);
+}
+
+type RefundView = { refundKey: string; amountMinor: number; pspRefundId: string | null };
+
+/**
+ * Records the refund and adds it to refunded_minor under the payment's row lock,
+ * refusing it if it would take the refunds past the capture. Concurrent refunds
+ * queue on the lock, so together they can never overshoot. A refund key already
+ * recorded is not reserved twice.
+ */
+async function reserveRefund(db: Db, input: RefundInput): Promise<{ amountMinor: number; pspRefundId: string | null }> {
+  const { orderId, refundKey, amountMinor } = input;
+  return inTransaction(db, async (tx) => {
+    const [row] = await tx.$queryRaw<{ status: PaymentStatus; capturedMinor: number; refundedMinor: number }[]>`
+      SELECT status::text AS status, captured_minor AS "capturedMinor", refunded_minor AS "refundedMinor"
+        FROM payments_payments WHERE order_id = ${orderId} FOR UPDATE`;
+    if (!row) throw notFound(`no payment for order ${orderId}`);
+    const earlier = await tx.paymentRefund.findUnique({ where: { orderId_refundKey: { orderId, refundKey } } });
+    if (earlier) return { amountMinor: earlier.amountMinor, pspRefundId: earlier.pspRefundId };
+    if (row.status !== 'CAPTURED' && row.status !== 'REFUNDED') {
+      throw conflict('illegal_transition', `cannot refund a ${row.status.toLowerCase()} payment`, { status: row.status });
+    }
+    if (row.refundedMinor + amountMinor > row.capturedMinor) throw refundExceedsCaptured(orderId, amountMinor, row);
+    await tx.paymentRefund.create({ data: { orderId, refundKey, amountMinor, reason: input.reason } });
+    await tx.$executeRaw`
+      UPDATE payments_payments SET refunded_minor = refunded_minor + ${amountMinor}, updated_at = now() WHERE order_id = ${orderId}`;
+    return { amountMinor, pspRefundId: null };
+  });
+}
+
+/** Undoes a reservation the provider refused. */
+async function releaseRefund(db: Db, orderId: string, refundKey: string, amountMinor: number): Promise<void> {
+  await inTransaction(db, async (tx) => {
+    const removed = await tx.paymentRefund.deleteMany({ where: { orderId, refundKey, pspRefundId: null } });
+    if (removed.count === 1) {
+      await tx.$executeRaw`
+        UPDATE payments_payments SET refunded_minor = refunded_minor - ${amountMinor}, updated_at = now() WHERE order_id = ${orderId}`;
+    }
+  });
+}
+
+/**
+ * Writes the provider's view of a payment into our row, only ever forward. Our
+ * refunded amount also counts refunds still at the provider, so it never shrinks.
+ */
+async function applyProviderTruth(db: Db, orderId: string, truth: PspPaymentBody): Promise<Payment> {
+  const status = FROM_PSP[truth.status];
+  await inTransaction(db, async (tx) => {
+    const [row] = await tx.$queryRaw<{ status: PaymentStatus }[]>`
+      SELECT status::text AS status FROM payments_payments WHERE order_id = ${orderId} FOR UPDATE`;
+    if (!row || PROGRESS[status] < PROGRESS[row.status]) return;
+    if ((row.status === 'VOIDED' || row.status === 'DECLINED') && status !== row.status) return;
+    await tx.$executeRaw`
+      UPDATE payments_payments
+         SET status = ${status}::"PaymentStatus", captured_minor = ${truth.capturedMinor},
+             refunded_minor = GREATEST(refunded_minor, ${truth.refundedMinor}), decline_code = ${truth.declineCode ?? null},
+             updated_at = now()
+       WHERE order_id = ${orderId}`;
+  });
+  return (await findPayment(db, orderId))!;
+}
+
+/** Our record, brought up to date from the provider. */
+async function refresh(db: Db, psp: PspClient, payment: Payment): Promise<Payment> {
+  if (payment.pspPaymentId === null) return payment;
+  const answer = await psp.get(payment.pspPaymentId);
+  if (answer.status !== 200) throw providerRefused(answer);
+  return applyProviderTruth(db, payment.orderId, answer.body);
+}
+
 /** The answer to an authorize for an order that already has a payment row. */
-async function answerForExisting(psp: PspClient, payment: Payment): Promise<PaymentView> {
+async function answerForExisting(db: Db, psp: PspClient, payment: Payment): Promise<PaymentView> {
   if (payment.status === 'DECLINED') throw declined(payment);
   if (payment.status === 'VOIDED') {
     // Make sure nothing stays authorized at the provider (idempotent: replayed after the first time).
     if (payment.pspPaymentId !== null) {
       const answer = await psp.void(payment.orderId, payment.pspPaymentId);
+      if (answer.body.error?.code === 'payment_processing') {
+        throw notYet('payment_processing', `payment for order ${payment.orderId} was voided, but the provider is still processing it`);
+      }
       if (answer.status !== 200 && answer.body.error?.code !== 'not_authorized') throw providerRefused(answer);
     }
     throw conflict('payment_voided', `payment for order ${payment.orderId} was already voided`);
   }
   return toView(payment);
-}
-
-async function markCaptured(db: Db, orderId: string, amountMinor: number): Promise<Payment> {
-  await db.payment.updateMany({ where: { orderId, status: 'AUTHORIZED' }, data: { status: 'CAPTURED', capturedMinor: amountMinor } });
-  return (await findPayment(db, orderId))!;
 }
 
 function findPayment(db: Db, orderId: string): Promise<Payment | null> {
@@ -137,6 +306,12 @@ function declined(payment: Payment): HttpError {
 
 function alreadyCaptured(orderId: string): HttpError {
   return conflict('already_captured', `payment for order ${orderId} is already captured`);
+}
+
+function refundExceedsCaptured(orderId: string, amountMinor: number, row?: { capturedMinor: number; refundedMinor: number }): HttpError {
+  return conflict('refund_exceeds_captured', `refunding ${amountMinor} for order ${orderId} would exceed the captured amount`, {
+    ...(row ? { capturedMinor: row.capturedMinor, refundedMinor: row.refundedMinor } : {}),
+  });
 }
 
 function authorizeRefused(answer: PspAnswer): HttpError {
@@ -162,10 +337,12 @@ function toView(payment: Payment) {
     orderId: payment.orderId,
     status: payment.status,
     amountMinor: payment.amountMinor,
-    currency: payment.currency,
     capturedMinor: payment.capturedMinor,
+    refundedMinor: payment.refundedMinor,
+    currency: payment.currency,
     declineCode: payment.declineCode,
     pspPaymentId: payment.pspPaymentId,
+    updatedAt: payment.updatedAt.toISOString(),
     ...(tombstone ? { tombstone: true as const } : {}),
   };
 }

@@ -6,17 +6,26 @@ import { unavailable } from '../../lib/http-errors.ts';
 
 export const DEFAULT_PSP_TIMEOUT_MS = 10_000;
 
+export type PspPaymentStatus = 'PENDING' | 'AUTHORIZED' | 'DECLINED' | 'CAPTURE_PENDING' | 'CAPTURED' | 'VOIDED' | 'REFUNDED';
+
 export interface PspAnswer {
   status: number;
-  body: PspPaymentBody & PspErrorBody;
+  body: PspPaymentBody & PspRefundBody & PspErrorBody;
 }
 
+/** The provider's truth about a payment (GET /v1/payments/:id and most answers). */
 export interface PspPaymentBody {
   id: string;
-  status: 'AUTHORIZED' | 'DECLINED' | 'CAPTURED' | 'VOIDED';
+  status: PspPaymentStatus;
   declineCode?: string;
   amountMinor: number;
   capturedMinor: number;
+  refundedMinor: number;
+}
+
+export interface PspRefundBody {
+  refundId?: string;
+  payment?: PspPaymentBody;
 }
 
 export interface PspErrorBody {
@@ -27,19 +36,22 @@ export interface PspClient {
   authorize(orderId: string, request: { amountMinor: number; currency: string; cardNumber: string }): Promise<PspAnswer>;
   capture(orderId: string, pspPaymentId: string, amountMinor: number): Promise<PspAnswer>;
   void(orderId: string, pspPaymentId: string): Promise<PspAnswer>;
+  refund(orderId: string, refundKey: string, pspPaymentId: string, amountMinor: number): Promise<PspAnswer>;
+  /** Reads the provider's truth afresh (no idempotency key: a read). */
+  get(pspPaymentId: string): Promise<PspAnswer>;
 }
 
 export function createPspClient(baseUrl: string, options: { timeoutMs?: number } = {}): PspClient {
   const timeoutMs = options.timeoutMs ?? DEFAULT_PSP_TIMEOUT_MS;
 
-  async function post(path: string, idempotencyKey: string, body: unknown): Promise<PspAnswer> {
+  async function call(method: 'GET' | 'POST', path: string, idempotencyKey?: string, body?: unknown): Promise<PspAnswer> {
     let response: Response;
     let text: string;
     try {
       response = await fetch(new URL(path, baseUrl), {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
-        body: JSON.stringify(body),
+        method,
+        headers: method === 'POST' ? { 'content-type': 'application/json', 'idempotency-key': idempotencyKey! } : {},
+        body: method === 'POST' ? JSON.stringify(body) : undefined,
         signal: AbortSignal.timeout(timeoutMs),
       });
       text = await response.text();
@@ -56,12 +68,15 @@ export function createPspClient(baseUrl: string, options: { timeoutMs?: number }
       throw unavailable('psp_unavailable', `payment provider answered ${response.status} with a body that is not JSON`);
     }
   }
+  const payment = (pspPaymentId: string, action = '') => `/v1/payments/${encodeURIComponent(pspPaymentId)}${action}`;
 
   return {
     authorize: (orderId, { amountMinor, currency, cardNumber }) =>
-      post('/v1/payments', `authorize:${orderId}`, { amountMinor, currency, reference: orderId, card: { number: cardNumber } }),
-    capture: (orderId, pspPaymentId, amountMinor) =>
-      post(`/v1/payments/${encodeURIComponent(pspPaymentId)}/capture`, `capture:${orderId}`, { amountMinor }),
-    void: (orderId, pspPaymentId) => post(`/v1/payments/${encodeURIComponent(pspPaymentId)}/void`, `void:${orderId}`, {}),
+      call('POST', '/v1/payments', `authorize:${orderId}`, { amountMinor, currency, reference: orderId, card: { number: cardNumber } }),
+    capture: (orderId, pspPaymentId, amountMinor) => call('POST', payment(pspPaymentId, '/capture'), `capture:${orderId}`, { amountMinor }),
+    void: (orderId, pspPaymentId) => call('POST', payment(pspPaymentId, '/void'), `void:${orderId}`, {}),
+    refund: (orderId, refundKey, pspPaymentId, amountMinor) =>
+      call('POST', payment(pspPaymentId, '/refunds'), `refund:${orderId}:${refundKey}`, { amountMinor }),
+    get: (pspPaymentId) => call('GET', payment(pspPaymentId)),
   };
 }

@@ -1,10 +1,13 @@
 import { z } from 'zod';
 import type { Db } from '../../lib/db.ts';
-import { parse, parseBody } from '../../lib/http-errors.ts';
+import { invalidRequest, parse, parseBody } from '../../lib/http-errors.ts';
 import type { ServiceRouter } from '../common/app.ts';
-import { created, ok } from '../common/reply.ts';
-import { currency, id, minorAmount } from '../common/schemas.ts';
-import { capturePayment, createPayment, findPayments, getPayment, voidPayment } from './payments.ts';
+import { accepted, created, ok } from '../common/reply.ts';
+import { currency, id, minorAmount, positiveAmount } from '../common/schemas.ts';
+import { type Chaos, chaosSchema } from './chaos.ts';
+import { capturePayment, createPayment, findPayments, getPayment, refundPayment, voidPayment } from './payments.ts';
+import { settlementReport } from './settlements.ts';
+import { getWebhookEndpoint, setWebhookEndpoint } from './webhooks.ts';
 
 const authorizeSchema = z.object({
   amountMinor: minorAmount,
@@ -13,17 +16,49 @@ const authorizeSchema = z.object({
   card: z.object({ number: z.string().regex(/^\d{12,19}$/, 'must be 12 to 19 digits') }),
 });
 const captureSchema = z.object({ amountMinor: minorAmount });
+const refundSchema = z.object({ amountMinor: positiveAmount });
 const paymentParams = z.object({ id });
 const listQuery = z.object({ reference: id });
+const instant = z.iso.datetime({ offset: true }).transform((value) => new Date(value));
+const settlementQuery = z.object({ from: instant, to: instant });
+const endpointSchema = z.object({ url: z.url({ protocol: /^https?$/ }) });
 
-export function pspRoutes(db: Db, options: { timeoutCardMs: number }) {
+export function pspRoutes(db: Db, options: { timeoutCardMs: number; chaos: Chaos }) {
+  const { chaos } = options;
   return (r: ServiceRouter) => {
-    r.post('/v1/payments', async (req) => created(await createPayment(db, parseBody(authorizeSchema, req.body), options.timeoutCardMs)));
-    r.post('/v1/payments/:id/capture', async (req) =>
-      ok(await capturePayment(db, parse(paymentParams, req.params).id, parseBody(captureSchema, req.body).amountMinor)),
+    r.post('/v1/payments', async (req) =>
+      accepted(await createPayment(db, parseBody(authorizeSchema, req.body), options.timeoutCardMs, chaos.current)),
     );
-    r.post('/v1/payments/:id/void', async (req) => ok(await voidPayment(db, parse(paymentParams, req.params).id)));
+    r.post('/v1/payments/:id/capture', async (req) => {
+      const { amountMinor } = parseBody(captureSchema, req.body);
+      const capture = await capturePayment(db, parse(paymentParams, req.params).id, amountMinor, chaos.current);
+      return capture.accepted ? accepted(capture.payment) : ok(capture.payment);
+    });
+    r.post('/v1/payments/:id/void', async (req) => ok(await voidPayment(db, parse(paymentParams, req.params).id, chaos.current)));
+    r.post('/v1/payments/:id/refunds', async (req) => {
+      const { amountMinor } = parseBody(refundSchema, req.body);
+      return created(await refundPayment(db, parse(paymentParams, req.params).id, amountMinor, chaos.current));
+    });
     r.get('/v1/payments/:id', async (req) => ok(await getPayment(db, parse(paymentParams, req.params).id)));
     r.get('/v1/payments', async (req) => ok(await findPayments(db, parse(listQuery, req.query).reference)));
+
+    r.get('/v1/settlements', async (req) => {
+      const { from, to } = parse(settlementQuery, req.query);
+      if (from > to) throw invalidRequest('from must not be after to', 'from');
+      return ok(await settlementReport(db, from, to));
+    });
+
+    r.get('/v1/webhook-endpoint', async () => ok(await getWebhookEndpoint(db)));
+    r.put('/v1/webhook-endpoint', async (req) => ok(await setWebhookEndpoint(db, parseBody(endpointSchema, req.body).url)));
+
+    r.get('/v1/chaos', async () => ok(chaos.current));
+    r.put('/v1/chaos', async (req) => {
+      chaos.set(parseBody(chaosSchema, req.body));
+      return ok(chaos.current);
+    });
+    r.delete('/v1/chaos', async () => {
+      chaos.clear();
+      return ok(chaos.current);
+    });
   };
 }

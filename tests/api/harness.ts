@@ -7,6 +7,7 @@ import { Client } from '@temporalio/client';
 import { createApiApp, type ApiTimeouts } from '../../api/app.ts';
 import { createDatabaseCheck, type DatabaseCheck } from '../../api/database-check.ts';
 import { connectTemporal } from '../../api/temporal.ts';
+import type { Db } from '../../lib/db.ts';
 import { freePort } from '../../lib/temporal-dev-server.ts';
 
 export const DATABASE_URL = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
@@ -36,7 +37,16 @@ export async function unreachableTemporalAddress(): Promise<string> {
   return `127.0.0.1:${await freePort()}`;
 }
 
-export async function startApiHarness(options: { temporalAddress: string; databaseUrl?: string }): Promise<ApiHarness> {
+export interface ApiHarnessOptions {
+  temporalAddress: string;
+  databaseUrl?: string;
+  /** With a database (and secrets), the API serves POST /webhooks/psp. */
+  db?: Db;
+  webhookSecrets?: string[];
+  webhookToleranceSeconds?: number;
+}
+
+export async function startApiHarness(options: ApiHarnessOptions): Promise<ApiHarness> {
   const connection = connectTemporal(options.temporalAddress);
   const client = new Client({ connection, namespace: 'default' });
   const database: DatabaseCheck = createDatabaseCheck(options.databaseUrl ?? DATABASE_URL, 1_000);
@@ -46,6 +56,9 @@ export async function startApiHarness(options: { temporalAddress: string; databa
     checkDatabase: database.check,
     temporalUiUrl: TEMPORAL_UI_URL,
     timeouts: FAST_TIMEOUTS,
+    db: options.db,
+    webhookSecrets: options.webhookSecrets,
+    webhookToleranceSeconds: options.webhookToleranceSeconds,
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(0, '127.0.0.1', (err?: Error) => (err ? reject(err) : resolve(s)));

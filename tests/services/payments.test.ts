@@ -8,12 +8,42 @@ import { CARDS, startServiceStack, uniqueId, until, type ServiceStack } from './
 
 let s: ServiceStack;
 before(async () => {
-  s = await startServiceStack({ pspTimeoutCardMs: 300, pspRequestTimeoutMs: 2_000 });
+  s = await startServiceStack({ pspTimeoutCardMs: 300, pspRequestTimeoutMs: 2_000, pspChaos: { processingDelayMs: 100 } });
 });
 after(() => s.stop());
 
 const authorize = (orderId: string, card: string = CARDS.approve, amountMinor = 5297, key?: string) =>
   s.post('payments', '/payments/authorize', { orderId, amountMinor, currency: 'EUR', paymentMethod: { type: 'card', number: card } }, key);
+/** The active query: no Idempotency-Key, each call reads the provider afresh. */
+const sync = (orderId: string) => s.post('payments', `/payments/${orderId}/sync`, {}, null);
+const ours = (orderId: string) => s.db.payment.findUniqueOrThrow({ where: { orderId } });
+
+/** Runs `work` with PSP chaos knobs set, e.g. a slow decision so a test can act while a payment is pending. */
+async function withChaos(knobs: Record<string, unknown>, work: () => Promise<void>) {
+  await s.request('psp', 'PUT', '/v1/chaos', knobs);
+  try {
+    await work();
+  } finally {
+    await s.request('psp', 'DELETE', '/v1/chaos');
+  }
+}
+const SLOW = { processingDelayMs: 1_000 };
+
+/** Syncs until our record reaches `status` (the provider decides asynchronously). */
+async function settlesAs(orderId: string, status: string) {
+  await until(async () => (await sync(orderId)).body.status === status, 5_000);
+}
+
+async function authorized(orderId: string, amountMinor = 5297) {
+  assert.equal((await authorize(orderId, CARDS.approve, amountMinor)).status, 202);
+  await settlesAs(orderId, 'AUTHORIZED');
+}
+
+async function captured(orderId: string, amountMinor = 5297) {
+  await authorized(orderId, amountMinor);
+  await s.post('payments', `/payments/${orderId}/capture`);
+  await settlesAs(orderId, 'CAPTURED');
+}
 
 /** What the provider recorded for an order: its payments and their money movements. */
 async function atPsp(orderId: string) {
@@ -23,32 +53,57 @@ async function atPsp(orderId: string) {
 }
 
 describe('payments', () => {
-  test('an approved card is authorized once at the provider', async () => {
+  test('an approved card is accepted as AUTHORIZATION_PENDING, authorized once at the provider, and sync records it', async () => {
     const orderId = uniqueId('order');
     const answer = await authorize(orderId);
-    assert.equal(answer.status, 201);
+    assert.equal(answer.status, 202);
     assert.equal(answer.body.paymentId, `pay_${orderId}`);
-    assert.equal(answer.body.status, 'AUTHORIZED');
+    assert.equal(answer.body.status, 'AUTHORIZATION_PENDING');
     assert.equal(answer.body.amountMinor, 5297);
+
+    await until(async () => (await atPsp(orderId)).payments[0]?.status === 'AUTHORIZED');
+    assert.equal((await ours(orderId)).status, 'AUTHORIZATION_PENDING'); // nobody told us yet
+    const synced = await sync(orderId);
+    assert.equal(synced.status, 200);
+    assert.equal(synced.body.status, 'AUTHORIZED');
+    assert.equal((await ours(orderId)).status, 'AUTHORIZED');
 
     const again = await authorize(orderId); // another key: answered from our record
     assert.equal(again.status, 200);
+    assert.equal(again.body.status, 'AUTHORIZED');
     assert.equal(again.body.pspPaymentId, answer.body.pspPaymentId);
     assert.deepEqual((await atPsp(orderId)).transactions, ['AUTHORIZATION']);
   });
 
-  test('a declined card is 402, recorded as DECLINED, and a repeat gives the same 402', async () => {
+  test('sync needs no Idempotency-Key, is never replayed, and reflects the provider', async () => {
     const orderId = uniqueId('order');
-    const answer = await authorize(orderId, CARDS.decline);
-    assert.equal(answer.status, 402);
-    assert.equal(answer.body.error.code, 'payment_declined');
-    assert.equal(answer.body.error.declineCode, 'card_declined');
-    const row = await s.db.payment.findUniqueOrThrow({ where: { orderId } });
-    assert.equal(row.status, 'DECLINED');
+    let first: Awaited<ReturnType<typeof sync>> | undefined;
+    await withChaos(SLOW, async () => {
+      await authorize(orderId);
+      first = await s.post('payments', `/payments/${orderId}/sync`, {}, 'same-key');
+    });
+    await until(async () => (await atPsp(orderId)).payments[0]?.status === 'AUTHORIZED', 5_000);
+    const second = await s.post('payments', `/payments/${orderId}/sync`, {}, 'same-key');
+    assert.equal(second.headers.get('idempotent-replayed'), null);
+    assert.equal(first!.body.status, 'AUTHORIZATION_PENDING');
+    assert.equal(second.body.status, 'AUTHORIZED');
+    assert.equal((await sync(uniqueId('none'))).status, 404);
+    for (const field of ['paymentId', 'orderId', 'status', 'amountMinor', 'capturedMinor', 'refundedMinor', 'currency']) {
+      assert.ok(field in second.body, field);
+    }
+  });
+
+  test('a declined card is DECLINED once decided, and a repeat authorize gives 402', async () => {
+    const orderId = uniqueId('order');
+    assert.equal((await authorize(orderId, CARDS.decline)).status, 202);
+    await settlesAs(orderId, 'DECLINED');
+    const row = await ours(orderId);
+    assert.equal(row.declineCode, 'card_declined');
 
     const repeat = await authorize(orderId, CARDS.decline);
     assert.equal(repeat.status, 402);
-    assert.deepEqual(repeat.body, answer.body);
+    assert.equal(repeat.body.error.code, 'payment_declined');
+    assert.equal(repeat.body.error.declineCode, 'card_declined');
     const replay = await authorize(orderId, CARDS.decline, 5297, `k-${orderId}`);
     const replayed = await authorize(orderId, CARDS.decline, 5297, `k-${orderId}`);
     assert.equal(replayed.status, 402);
@@ -56,31 +111,51 @@ describe('payments', () => {
     assert.equal(replayed.text, replay.text);
     assert.equal((await atPsp(orderId)).payments.length, 1);
 
-    const funds = await authorize(uniqueId('order'), CARDS.insufficientFunds);
-    assert.equal(funds.body.error.declineCode, 'insufficient_funds');
+    const funds = uniqueId('order');
+    await authorize(funds, CARDS.insufficientFunds);
+    await settlesAs(funds, 'DECLINED');
+    assert.equal((await ours(funds)).declineCode, 'insufficient_funds');
   });
 
   test('capture called twice with different keys captures exactly once at the provider', async () => {
     const orderId = uniqueId('order');
-    await authorize(orderId);
+    await authorized(orderId);
     const first = await s.post('payments', `/payments/${orderId}/capture`, {}, `capture-a-${orderId}`);
     const second = await s.post('payments', `/payments/${orderId}/capture`, {}, `capture-b-${orderId}`);
-    for (const answer of [first, second]) {
-      assert.equal(answer.status, 200);
-      assert.equal(answer.body.status, 'CAPTURED');
-      assert.equal(answer.body.capturedMinor, 5297);
-    }
+    assert.equal(first.status, 202);
+    assert.equal(first.body.status, 'CAPTURE_PENDING');
+    assert.ok([200, 202].includes(second.status), second.text); // our record, or the provider's already-capturing answer
+    await settlesAs(orderId, 'CAPTURED');
+    assert.equal((await ours(orderId)).capturedMinor, 5297);
+    const third = await s.post('payments', `/payments/${orderId}/capture`);
+    assert.equal(third.status, 200);
+    assert.equal(third.body.status, 'CAPTURED');
     assert.equal((await atPsp(orderId)).captures, 1);
   });
 
   test('concurrent captures with different keys still capture once', async () => {
     const orderId = uniqueId('order');
-    await authorize(orderId);
+    await authorized(orderId);
     const answers = await Promise.all(Array.from({ length: 6 }, () => s.post('payments', `/payments/${orderId}/capture`)));
-    assert.ok(answers.some((a) => a.status === 200));
-    for (const a of answers) assert.ok([200, 503].includes(a.status), a.text); // 503 = the provider is still busy with the same capture
+    assert.ok(answers.some((a) => a.status === 202));
+    for (const a of answers) assert.ok([200, 202, 503].includes(a.status), a.text); // 503 = the provider is still busy with the same capture
+    await settlesAs(orderId, 'CAPTURED');
     assert.equal((await atPsp(orderId)).captures, 1);
-    assert.equal((await s.get('payments', `/payments/${orderId}`)).body.status, 'CAPTURED');
+  });
+
+  test('capture before the authorization is known asks the provider first', async () => {
+    const orderId = uniqueId('order');
+    await withChaos(SLOW, async () => {
+      await authorize(orderId);
+      const early = await s.post('payments', `/payments/${orderId}/capture`);
+      assert.equal(early.status, 409);
+      assert.equal(early.body.error.code, 'illegal_transition');
+    });
+    await until(async () => (await atPsp(orderId)).payments[0]?.status === 'AUTHORIZED', 5_000);
+    const now = await s.post('payments', `/payments/${orderId}/capture`); // our record still says pending
+    assert.equal(now.status, 202);
+    await settlesAs(orderId, 'CAPTURED');
+    assert.equal((await atPsp(orderId)).captures, 1);
   });
 
   test('void before authorize leaves a tombstone; the late authorize is refused and nothing is authorized', async () => {
@@ -98,7 +173,7 @@ describe('payments', () => {
 
   test('a void that lands while the authorize is at the provider undoes that authorization', async () => {
     const orderId = uniqueId('order');
-    // the provider authorizes, then holds its answer: our void arrives in that window
+    // the provider takes the payment, then holds its answer: our void arrives in that window
     await s.request('psp', 'PUT', '/_faults', { hangAfterMs: 1_000, path: '/v1/payments' });
     try {
       const authorizing = authorize(orderId);
@@ -111,14 +186,42 @@ describe('payments', () => {
     } finally {
       await s.request('psp', 'DELETE', '/_faults');
     }
+    await new Promise((resolve) => setTimeout(resolve, 300)); // past any pending decision
     const psp = await atPsp(orderId);
-    assert.deepEqual(psp.transactions.sort(), ['AUTHORIZATION', 'VOID']);
     assert.equal(psp.payments[0]!.status, 'VOIDED');
+    // voided while pending (nothing moved) or after the authorization (then undone)
+    assert.ok(['', 'AUTHORIZATION,VOID'].includes(psp.transactions.sort().join(',')), psp.transactions.join(','));
+  });
+
+  test('a void racing an authorize the provider cannot stop any more is enforced by sync once it is authorized', async () => {
+    const orderId = uniqueId('order');
+    await s.request('psp', 'PUT', '/v1/chaos', { paidAfterTimeout: true, lateDecisionMs: 1_500, processingDelayMs: 100 });
+    await s.request('psp', 'PUT', '/_faults', { hangAfterMs: 300, path: '/v1/payments' });
+    try {
+      const authorizing = authorize(orderId);
+      await until(async () => (await atPsp(orderId)).payments.length === 1);
+      assert.equal((await s.post('payments', `/payments/${orderId}/void`)).body.tombstone, true);
+      const late = await authorizing;
+      assert.equal(late.status, 409);
+      assert.equal(late.body.error.code, 'payment_processing');
+      await s.request('psp', 'DELETE', '/_faults');
+
+      await until(async () => (await atPsp(orderId)).payments[0]?.status === 'AUTHORIZED', 5_000);
+      const synced = await sync(orderId); // what a payment.authorized webhook prompts
+      assert.equal(synced.body.status, 'VOIDED');
+    } finally {
+      await s.request('psp', 'DELETE', '/_faults');
+      await s.request('psp', 'DELETE', '/v1/chaos');
+    }
+    const psp = await atPsp(orderId);
+    assert.equal(psp.payments[0]!.status, 'VOIDED');
+    assert.deepEqual(psp.transactions.sort(), ['AUTHORIZATION', 'VOID']);
+    assert.equal((await authorize(orderId)).body.error.code, 'payment_voided');
   });
 
   test('void after authorize voids at the provider; capture is then refused', async () => {
     const orderId = uniqueId('order');
-    await authorize(orderId);
+    await authorized(orderId);
     const voided = await s.post('payments', `/payments/${orderId}/void`);
     assert.equal(voided.status, 200);
     assert.equal(voided.body.status, 'VOIDED');
@@ -131,20 +234,114 @@ describe('payments', () => {
     assert.equal((await authorize(orderId)).body.error.code, 'payment_voided');
   });
 
-  test('void after capture is refused; void of a declined payment changes nothing', async () => {
-    const captured = uniqueId('order');
-    await authorize(captured);
-    await s.post('payments', `/payments/${captured}/capture`);
-    const voidCaptured = await s.post('payments', `/payments/${captured}/void`);
-    assert.equal(voidCaptured.status, 409);
-    assert.equal(voidCaptured.body.error.code, 'already_captured');
+  test('void of a pending authorization stops it at the provider', async () => {
+    const orderId = uniqueId('order');
+    await withChaos({ processingDelayMs: 500 }, async () => {
+      await authorize(orderId);
+      const voided = await s.post('payments', `/payments/${orderId}/void`);
+      assert.equal(voided.status, 200);
+      assert.equal(voided.body.status, 'VOIDED');
+    });
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const psp = await atPsp(orderId);
+    assert.equal(psp.payments[0]!.status, 'VOIDED');
+    assert.deepEqual(psp.transactions, []);
+  });
 
+  test('void after capture is refused; void of a declined payment changes nothing', async () => {
+    const capturing = uniqueId('order');
+    await authorized(capturing);
+    await s.post('payments', `/payments/${capturing}/capture`);
+    const voidCapturing = await s.post('payments', `/payments/${capturing}/void`);
+    assert.equal(voidCapturing.status, 409);
+    assert.equal(voidCapturing.body.error.code, 'already_captured');
+
+    // declined at the provider while our record still says pending
     const declined = uniqueId('order');
     await authorize(declined, CARDS.decline);
+    await until(async () => (await atPsp(declined)).payments[0]?.status === 'DECLINED');
     const voidDeclined = await s.post('payments', `/payments/${declined}/void`);
     assert.equal(voidDeclined.status, 200);
     assert.equal(voidDeclined.body.status, 'DECLINED');
     assert.equal((await s.post('payments', `/payments/${uniqueId('none')}/capture`)).status, 404);
+  });
+
+  test('paid after our timeout: void is 409 payment_processing, not replayed, and succeeds once the provider decides', async () => {
+    const orderId = uniqueId('order');
+    await s.request('psp', 'PUT', '/v1/chaos', { paidAfterTimeout: true, lateDecisionMs: 1_500, processingDelayMs: 100 });
+    try {
+      await authorize(orderId);
+      const key = `void-${orderId}`;
+      const refused = await s.post('payments', `/payments/${orderId}/void`, {}, key);
+      assert.equal(refused.status, 409);
+      assert.equal(refused.body.error.code, 'payment_processing');
+      assert.equal((await ours(orderId)).status, 'AUTHORIZATION_PENDING');
+      await settlesAs(orderId, 'AUTHORIZED');
+      const voided = await s.post('payments', `/payments/${orderId}/void`, {}, key);
+      assert.equal(voided.status, 200);
+      assert.equal(voided.headers.get('idempotent-replayed'), null);
+      assert.equal(voided.body.status, 'VOIDED');
+    } finally {
+      await s.request('psp', 'DELETE', '/v1/chaos');
+    }
+    assert.deepEqual((await atPsp(orderId)).transactions.sort(), ['AUTHORIZATION', 'VOID']);
+  });
+
+  test('refunds reach REFUNDED at the captured amount and never beyond it', async () => {
+    const orderId = uniqueId('order');
+    await captured(orderId, 1000);
+    const part = await s.post('payments', `/payments/${orderId}/refund`, { amountMinor: 400, reason: 'one item returned' });
+    assert.equal(part.status, 200);
+    assert.equal(part.body.status, 'CAPTURED');
+    assert.equal(part.body.refundedMinor, 400);
+    const tooMuch = await s.post('payments', `/payments/${orderId}/refund`, { amountMinor: 601, reason: 'too much' });
+    assert.equal(tooMuch.status, 409);
+    assert.equal(tooMuch.body.error.code, 'refund_exceeds_captured');
+    const rest = await s.post('payments', `/payments/${orderId}/refund`, { amountMinor: 600, reason: 'the rest' }, `refund-${orderId}`);
+    assert.equal(rest.body.status, 'REFUNDED');
+    assert.equal(rest.body.refundedMinor, 1000);
+    // the same refund again (lost idempotency record): refunded once
+    await s.db.idempotencyRecord.deleteMany({ where: { scope: 'payments', key: `refund-${orderId}` } });
+    const again = await s.post('payments', `/payments/${orderId}/refund`, { amountMinor: 600, reason: 'the rest' }, `refund-${orderId}`);
+    assert.equal(again.status, 200);
+    assert.equal(again.body.refundedMinor, 1000);
+
+    const psp = await atPsp(orderId);
+    assert.deepEqual(psp.transactions.filter((t) => t === 'REFUND').length, 2);
+    assert.equal(psp.payments[0]!.refundedMinor, 1000);
+    assert.equal(await s.db.paymentRefund.count({ where: { orderId } }), 2);
+
+    const uncaptured = uniqueId('order');
+    await authorized(uncaptured);
+    assert.equal((await s.post('payments', `/payments/${uncaptured}/refund`, { amountMinor: 1, reason: 'x' })).body.error.code, 'illegal_transition');
+  });
+
+  test('ten concurrent refunds never exceed the captured amount', async () => {
+    const orderId = uniqueId('order');
+    await captured(orderId, 1000);
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () => s.post('payments', `/payments/${orderId}/refund`, { amountMinor: 300, reason: 'concurrent' })),
+    );
+    const statuses = answers.map((a) => a.status);
+    assert.equal(statuses.filter((x) => x === 200).length, 3, statuses.join(','));
+    assert.ok(answers.filter((a) => a.status !== 200).every((a) => a.body.error.code === 'refund_exceeds_captured'));
+    const row = await ours(orderId);
+    assert.equal(row.refundedMinor, 900);
+    const psp = await atPsp(orderId);
+    assert.equal(psp.payments[0]!.refundedMinor, 900);
+    assert.equal(psp.transactions.filter((t) => t === 'REFUND').length, 3);
+  });
+
+  test('payments changed since a moment are listed for reconciliation', async () => {
+    const since = new Date();
+    const orderId = uniqueId('order');
+    await authorize(orderId);
+    const listed = await s.get('payments', `/payments?updatedSince=${since.toISOString()}`);
+    assert.equal(listed.status, 200);
+    assert.ok(listed.body.some((p: { orderId: string }) => p.orderId === orderId));
+    const later = await s.get('payments', `/payments?updatedSince=${new Date(Date.now() + 60_000).toISOString()}`);
+    assert.deepEqual(later.body, []);
+    assert.equal((await s.get('payments', '/payments?updatedSince=soon')).status, 400);
   });
 
   test('a provider failure is 503 psp_unavailable, not stored, and the retry with the same key succeeds', async () => {
@@ -159,8 +356,17 @@ describe('payments', () => {
       await s.request('psp', 'DELETE', '/_faults');
     }
     const retried = await authorize(orderId, CARDS.approve, 5297, `auth-${orderId}`);
-    assert.equal(retried.status, 201);
+    assert.equal(retried.status, 202);
     assert.equal(retried.headers.get('idempotent-replayed'), null);
+
+    await s.request('psp', 'PUT', '/_faults', { errorRate: 1 });
+    try {
+      const unsynced = await sync(orderId);
+      assert.equal(unsynced.status, 503);
+      assert.equal(unsynced.body.error.code, 'psp_unavailable');
+    } finally {
+      await s.request('psp', 'DELETE', '/_faults');
+    }
   });
 
   test('the timeout card makes the provider answer 504 without authorizing: 503 psp_unavailable', async () => {
@@ -177,15 +383,24 @@ describe('payments', () => {
     const db = createDb(s.databaseUrl);
     const app = createPaymentsApp(db, { pspUrl: `http://127.0.0.1:${port}`, pspTimeoutMs: 1_000 });
     const server = await listen(app, 0, '127.0.0.1');
-    try {
-      const response = await fetch(`${server.url}/payments/authorize`, {
+    const call = async (path: string, body: unknown) => {
+      const response = await fetch(`${server.url}${path}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': 'unreachable-1' },
-        body: JSON.stringify({ orderId: 'o-unreachable', amountMinor: 100, currency: 'EUR', paymentMethod: { type: 'card', number: CARDS.approve } }),
+        headers: { 'content-type': 'application/json', 'idempotency-key': uniqueId('unreachable') },
+        body: JSON.stringify(body),
       });
-      assert.equal(response.status, 503);
-      const body = (await response.json()) as { error: { code: string } };
-      assert.equal(body.error.code, 'psp_unavailable');
+      return { status: response.status, body: (await response.json()) as { error: { code: string } } };
+    };
+    try {
+      const authorizing = await call('/payments/authorize', { orderId: 'o-unreachable', amountMinor: 100, currency: 'EUR', paymentMethod: { type: 'card', number: CARDS.approve } });
+      assert.equal(authorizing.status, 503);
+      assert.equal(authorizing.body.error.code, 'psp_unavailable');
+
+      const known = uniqueId('order');
+      await authorize(known); // through the real provider, so there is something to sync
+      const syncing = await call(`/payments/${known}/sync`, {});
+      assert.equal(syncing.status, 503);
+      assert.equal(syncing.body.error.code, 'psp_unavailable');
     } finally {
       await server.close();
       await db.$disconnect();
@@ -198,57 +413,6 @@ describe('payments', () => {
     assert.equal(unknown.body.error.field, 'paymentMethod.number');
     const malformed = await authorize(uniqueId('order'), 'abc');
     assert.equal(malformed.body.error.field, 'paymentMethod.number');
-  });
-});
-
-describe('psp simulator', () => {
-  test('a payment is captured at most once and lists by reference', async () => {
-    const reference = uniqueId('ref');
-    const created = await s.post('psp', '/v1/payments', { amountMinor: 1000, currency: 'EUR', reference, card: { number: CARDS.approve } });
-    assert.equal(created.status, 201);
-    assert.equal(created.body.status, 'AUTHORIZED');
-    const id = created.body.id;
-
-    const tooMuch = await s.post('psp', `/v1/payments/${id}/capture`, { amountMinor: 1001 });
-    assert.equal(tooMuch.status, 400);
-    const captured = await s.post('psp', `/v1/payments/${id}/capture`, { amountMinor: 1000 });
-    assert.equal(captured.status, 200);
-    assert.equal(captured.body.status, 'CAPTURED');
-    const twice = await s.post('psp', `/v1/payments/${id}/capture`, { amountMinor: 1000 });
-    assert.equal(twice.status, 409);
-    assert.equal(twice.body.error.code, 'already_captured');
-    assert.equal((await s.post('psp', `/v1/payments/${id}/void`)).body.error.code, 'already_captured');
-
-    const listed = await s.get('psp', `/v1/payments?reference=${reference}`);
-    assert.equal(listed.body.length, 1);
-    assert.deepEqual(
-      listed.body[0].transactions.map((t: { type: string }) => t.type),
-      ['AUTHORIZATION', 'CAPTURE'],
-    );
-    assert.equal((await s.get('psp', `/v1/payments/${id}`)).body.capturedMinor, 1000);
-  });
-
-  test('a declined card is a 201 DECLINED with no money movement', async () => {
-    const created = await s.post('psp', '/v1/payments', { amountMinor: 1000, currency: 'EUR', reference: 'r', card: { number: CARDS.decline } });
-    assert.equal(created.status, 201);
-    assert.equal(created.body.status, 'DECLINED');
-    assert.equal(created.body.declineCode, 'card_declined');
-    assert.equal(await s.db.pspTransaction.count({ where: { paymentId: created.body.id } }), 0);
-  });
-
-  test('the timeout card holds the request, then 504 processing_timeout', async () => {
-    const started = Date.now();
-    const answer = await s.post('psp', '/v1/payments', { amountMinor: 1000, currency: 'EUR', reference: 'slow', card: { number: CARDS.timeout } });
-    assert.equal(answer.status, 504);
-    assert.equal(answer.body.error.code, 'processing_timeout');
-    assert.ok(Date.now() - started >= 250);
-    assert.equal(await s.db.pspPayment.count({ where: { merchantReference: 'slow' } }), 0);
-  });
-
-  test('an unknown test card is 400 on card.number', async () => {
-    const answer = await s.post('psp', '/v1/payments', { amountMinor: 1, currency: 'EUR', reference: 'r', card: { number: '4111111111111111' } });
-    assert.equal(answer.status, 400);
-    assert.equal(answer.body.error.field, 'card.number');
   });
 });
 

@@ -12,6 +12,7 @@ import { checkoutWorkflowId, type CheckoutInput, type CheckoutResult } from '../
 import { createCheckoutWorker } from '../../workers/checkout-worker.ts';
 import type { checkout } from '../../workflows/checkout.ts';
 import { BusinessFailure } from '../../shared/errors.ts';
+import type { PaymentStatus } from '../../shared/payments.ts';
 import { SEARCH_ATTRIBUTE_KEYS } from '../../shared/search-attributes.ts';
 
 export const TEMPORAL_TEST_SERVER = new URL('../../.tools/bin/temporal-test-server', import.meta.url).pathname;
@@ -34,15 +35,35 @@ async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<v
 
 export interface RecordedCall {
   name: keyof CheckoutActivities;
-  input: { idempotencyKey: string; [field: string]: unknown };
+  /** `idempotencyKey` is absent on `syncPayment`, which asks afresh each time. */
+  input: { idempotencyKey?: string; [field: string]: unknown };
 }
 
-export type MockActivities = CheckoutActivities & { calls: RecordedCall[] };
+export type MockActivities = CheckoutActivities & { calls: RecordedCall[]; provider: MockProvider };
 
 export const COUPON_DISCOUNT_MINOR = 500;
 
+/**
+ * The provider as the mocks see it: authorize and capture answer "pending", and the next
+ * `syncPayment` finds them decided (approved, captured), like a provider that decides quickly.
+ */
+export interface MockProvider {
+  status: PaymentStatus | null;
+  amountMinor: number;
+  capturedMinor: number;
+  refundedMinor: number;
+}
+
 export function mockActivities(overrides: Partial<CheckoutActivities> = {}): MockActivities {
-  let authorizedMinor = 0;
+  const provider: MockProvider = { status: null, amountMinor: 0, capturedMinor: 0, refundedMinor: 0 };
+  const snapshot = (orderId: string) => ({
+    paymentId: `pay-${orderId}`,
+    status: provider.status ?? 'VOIDED',
+    amountMinor: provider.amountMinor,
+    capturedMinor: provider.capturedMinor,
+    refundedMinor: provider.refundedMinor,
+    declineCode: null,
+  });
   const happy: CheckoutActivities = {
     createOrder: async ({ orderId, lines }) => ({
       orderId,
@@ -58,11 +79,32 @@ export function mockActivities(overrides: Partial<CheckoutActivities> = {}): Moc
     unlockCoupon: async () => {},
     redeemCoupon: async () => {},
     authorizePayment: async ({ orderId, amountMinor }) => {
-      authorizedMinor = amountMinor;
-      return { paymentId: `pay-${orderId}` };
+      provider.amountMinor = amountMinor;
+      provider.status ??= 'AUTHORIZATION_PENDING';
+      return { paymentId: `pay-${orderId}`, status: 'AUTHORIZATION_PENDING' };
     },
-    voidPayment: async () => {},
-    capturePayment: async () => ({ capturedMinor: authorizedMinor }),
+    syncPayment: async ({ orderId }) => {
+      if (provider.status === 'AUTHORIZATION_PENDING') provider.status = 'AUTHORIZED';
+      if (provider.status === 'CAPTURE_PENDING') {
+        provider.status = 'CAPTURED';
+        provider.capturedMinor = provider.amountMinor;
+      }
+      return snapshot(orderId);
+    },
+    voidPayment: async () => {
+      if (provider.status === 'CAPTURE_PENDING' || provider.status === 'CAPTURED') return { outcome: 'captured' };
+      if (provider.status !== 'DECLINED') provider.status = 'VOIDED';
+      return { outcome: 'released' };
+    },
+    capturePayment: async () => {
+      if (provider.status === 'AUTHORIZED') provider.status = 'CAPTURE_PENDING';
+      return { status: provider.status ?? 'VOIDED', capturedMinor: provider.capturedMinor };
+    },
+    refundPayment: async ({ amountMinor }) => {
+      provider.refundedMinor += amountMinor;
+      if (provider.refundedMinor >= provider.capturedMinor) provider.status = 'REFUNDED';
+      return { status: provider.status ?? 'REFUNDED', refundedMinor: provider.refundedMinor };
+    },
     awardLoyaltyPoints: async ({ amountMinor }) => ({ points: Math.floor(amountMinor / 100) }),
   };
   const calls: RecordedCall[] = [];
@@ -76,7 +118,7 @@ export function mockActivities(overrides: Partial<CheckoutActivities> = {}): Moc
       return [name, fn];
     }),
   ) as unknown as CheckoutActivities;
-  return Object.assign(recorded, { calls });
+  return Object.assign(recorded, { calls, provider });
 }
 
 export function checkoutInput(checkoutKey: string, extra: Partial<CheckoutInput> = {}): CheckoutInput {
@@ -92,6 +134,30 @@ export function checkoutInput(checkoutKey: string, extra: Partial<CheckoutInput>
     paymentMethod: { type: 'card', number: '4242424242424242' },
     ...extra,
   };
+}
+
+/**
+ * "Paid after our timeout": the provider keeps the authorization pending, refuses the void
+ * (it can no longer stop it) and approves it afterwards.
+ */
+export function lateApproval(acts: MockActivities): MockActivities {
+  let voidRefused = false;
+  const checks = acts.syncPayment;
+  acts.voidPayment = async (input) => {
+    acts.calls.push({ name: 'voidPayment', input: { ...input } });
+    voidRefused = true;
+    return { outcome: 'processing' };
+  };
+  acts.syncPayment = async (input) => {
+    // the default mock provider approves a pending authorization at the first check: hold it until the void came
+    if (acts.provider.status === 'AUTHORIZATION_PENDING' && !voidRefused) {
+      acts.calls.push({ name: 'syncPayment', input: { ...input } });
+      return { paymentId: `pay-${input.orderId}`, status: 'AUTHORIZATION_PENDING', amountMinor: acts.provider.amountMinor,
+        capturedMinor: 0, refundedMinor: 0, declineCode: null };
+    }
+    return checks(input);
+  };
+  return acts;
 }
 
 export const declined = () =>

@@ -12,7 +12,7 @@ import { createApiApp } from '../../api/app.ts';
 import type { ServiceUrls } from '../../lib/config.ts';
 import { startDevServer, type DevServer } from '../../lib/temporal-dev-server.ts';
 import { seed } from '../../scripts/seed.ts';
-import { startServices } from '../../services/main.ts';
+import { startServices, type StartServicesOptions } from '../../services/main.ts';
 import { createCheckoutWorker } from '../../workers/checkout-worker.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
@@ -31,7 +31,18 @@ export interface TestStack {
   stop(): Promise<void>;
 }
 
-export async function startTestStack(options: { pspTimeoutCardMs?: number } = {}): Promise<TestStack> {
+/** Signs the PSP's webhooks in the test stack; the API accepts exactly this one. */
+export const TEST_WEBHOOK_SECRET = 'whsec_test_stack';
+
+export interface TestStackOptions {
+  pspTimeoutCardMs?: number;
+  /** The PSP's chaos settings at start and after DELETE /v1/chaos. */
+  pspChaos?: StartServicesOptions['pspChaos'];
+  /** The PSP's webhook retry backoff, e.g. shorter for tests of redelivery. */
+  pspWebhookDelivery?: StartServicesOptions['pspWebhookDelivery'];
+}
+
+export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
   const database = await createTestDatabase('cf_it');
   await seed(database.db);
   const temporal = await startDevServer();
@@ -39,6 +50,9 @@ export async function startTestStack(options: { pspTimeoutCardMs?: number } = {}
     databaseUrl: database.url,
     ports: { orders: 0, inventory: 0, coupons: 0, loyalty: 0, payments: 0, psp: 0 },
     pspTimeoutCardMs: options.pspTimeoutCardMs ?? 500,
+    pspWebhookSecret: TEST_WEBHOOK_SECRET,
+    pspChaos: options.pspChaos,
+    pspWebhookDelivery: options.pspWebhookDelivery,
   });
   const connection = await Connection.connect({ address: temporal.address });
   const client = new Client({ connection, namespace: 'default' });
@@ -46,6 +60,8 @@ export async function startTestStack(options: { pspTimeoutCardMs?: number } = {}
   const app = createApiApp({
     client,
     namespace: 'default',
+    db: database.db,
+    webhookSecrets: [TEST_WEBHOOK_SECRET],
     checkDatabase: async () => {
       const c = new pg.Client({ connectionString: database.url });
       await c.connect();
@@ -60,6 +76,13 @@ export async function startTestStack(options: { pspTimeoutCardMs?: number } = {}
     const server = app.listen(0, '127.0.0.1', () => resolve(server));
   });
   const apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+  // The API starts after the services, so its address is registered at the PSP now, as on a provider's dashboard.
+  const registered = await fetch(`${services.urls.psp}/v1/webhook-endpoint`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ url: `${apiUrl}/webhooks/psp` }),
+  });
+  if (!registered.ok) throw new Error(`cannot register the webhook endpoint at the PSP: ${registered.status} ${await registered.text()}`);
 
   const workers: { worker: Worker; running: Promise<void>; connection: NativeConnection }[] = [];
   const children: ChildProcess[] = [];
@@ -76,6 +99,7 @@ export async function startTestStack(options: { pspTimeoutCardMs?: number } = {}
         connection: workerConnection,
         namespace: 'default',
         serviceUrls: services.urls,
+        db: database.db,
       });
       const running = worker.run();
       workers.push({ worker, running, connection: workerConnection });

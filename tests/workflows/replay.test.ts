@@ -9,11 +9,11 @@ import { before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
-import { cancelCheckoutSignal, checkoutWorkflowId } from '../../shared/checkout.ts';
+import { cancelCheckoutSignal, checkoutWorkflowId, type CheckoutInput } from '../../shared/checkout.ts';
 import { CHECKOUT_WORKFLOWS_PATH } from '../../workers/checkout-worker.ts';
 import type { checkout } from '../../workflows/checkout.ts';
 import {
-  checkoutInput, declined, gate, mockActivities, outOfStock, runCheckout, startTestServer, until,
+  checkoutInput, declined, gate, lateApproval, mockActivities, outOfStock, runCheckout, startTestServer, until,
   type MockActivities,
 } from '../support/checkout-harness.ts';
 import { readHistoryFile, writeHistoryFile } from '../support/histories.ts';
@@ -43,13 +43,19 @@ describe('checkout replay', () => {
   test('records histories of finished checkouts', { skip: process.env.RECORD_HISTORIES !== '1' }, async () => {
     const env = await startTestServer();
     const authorizing = gate();
-    const scenarios: [string, MockActivities, ((handle: WorkflowHandle<typeof checkout>) => Promise<void>)?][] = [
+    type During = (handle: WorkflowHandle<typeof checkout>) => Promise<void>;
+    const scenarios: [string, MockActivities, During?, Partial<CheckoutInput>?][] = [
       ['paid', mockActivities()],
       ['declined', mockActivities({ authorizePayment: async () => { throw declined(); } })],
       ['out-of-stock', mockActivities({ reserveStock: async () => { throw outOfStock(); } })],
+      // undecided at the deadline, void refused, approved late: the order completes after all
+      ['paid-late', lateApproval(mockActivities()), undefined, { timing: { paymentDeadlineMs: 60_000 } }],
     ];
     const cancelled = mockActivities({
-      authorizePayment: async ({ orderId }) => { await authorizing.opened; return { paymentId: `pay-${orderId}` }; },
+      authorizePayment: async ({ orderId }) => {
+        await authorizing.opened;
+        return { paymentId: `pay-${orderId}`, status: 'AUTHORIZATION_PENDING' };
+      },
     });
     scenarios.push(['cancelled', cancelled, async (handle) => {
       await until(() => cancelled.calls.some((c) => c.name === 'authorizePayment'));
@@ -59,8 +65,8 @@ describe('checkout replay', () => {
     }]);
     try {
       await mkdir(HISTORIES_DIR, { recursive: true });
-      for (const [name, activities, during] of scenarios) {
-        const { handle } = await runCheckout(env, workflowBundle, activities, checkoutInput(`replay-${name}`), during);
+      for (const [name, activities, during, extra] of scenarios) {
+        const { handle } = await runCheckout(env, workflowBundle, activities, checkoutInput(`replay-${name}`, extra), during);
         const history = await handle.fetchHistory();
         const file = `${HISTORIES_DIR}${checkoutWorkflowId(`replay-${name}`)}.json`;
         await writeHistoryFile(file, history);
@@ -72,7 +78,7 @@ describe('checkout replay', () => {
 
   test('every recorded history replays against the current workflow code', async () => {
     const histories = await readHistories();
-    assert.ok(histories.length >= 4, `expected recorded histories in ${HISTORIES_DIR}`);
+    assert.ok(histories.length >= 5, `expected recorded histories in ${HISTORIES_DIR}`);
     const replayed: string[] = [];
     for await (const { workflowId, error } of Worker.runReplayHistories({ workflowBundle }, histories)) {
       assert.equal(error, undefined, `${workflowId} no longer replays: ${error?.message}`);

@@ -1,0 +1,126 @@
+// POST /webhooks/psp: the provider's payment notifications. A delivery is believed only with a
+// valid, fresh signature; it is recorded once per event id, and only then answered 2xx, so the
+// provider keeps retrying until we have it. The owning checkout is then nudged with a signal —
+// a nudge only: the checkout asks the provider itself, so a failed signal loses nothing.
+import express, { Router } from 'express';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { z } from 'zod';
+import type { Db } from '../../lib/db.ts';
+import { HttpError, invalidRequest, parse } from '../../lib/http-errors.ts';
+import { checkoutWorkflowIdForOrder } from '../../shared/checkout.ts';
+import { paymentEventSignal, type PspEventType } from '../../shared/payments.ts';
+import { callTemporal, errorMessage } from '../temporal.ts';
+import { SIGNATURE_HEADER, verifySignature } from '../webhook-signature.ts';
+
+export interface WebhookRoutesDeps {
+  client: Client;
+  db: Db;
+  /** Every secret currently accepted (more than one while rotating). */
+  secrets: readonly string[];
+  toleranceSeconds: number;
+  temporalTimeoutMs: number;
+  log?: (message: string) => void;
+}
+
+/** How nudging the checkout went, recorded with the event. */
+export type SignalOutcome = 'signaled' | 'no_running_checkout' | 'signal_failed' | 'unknown_event_type';
+
+const EVENT_TYPES = ['payment.authorized', 'payment.declined', 'payment.captured', 'payment.voided', 'payment.refunded'] as const satisfies readonly PspEventType[];
+
+const eventSchema = z.object({
+  id: z.string().min(1).max(200),
+  // unknown types are recorded (and answered 2xx) but signal nothing: a provider may add types
+  type: z.string().min(1).max(100),
+  data: z.object({
+    paymentId: z.string().min(1).max(200),
+    reference: z.string().min(1).max(200),
+  }),
+});
+
+export function webhookRoutes(deps: WebhookRoutesDeps): Router {
+  const log = deps.log ?? ((message: string) => console.warn(`[api] ${message}`));
+  const router = Router();
+
+  // The signature is over the exact bytes sent, so this route reads the raw body (whatever its content type).
+  router.post('/webhooks/psp', express.raw({ type: () => true, limit: '64kb' }), async (req, res) => {
+    const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const verdict = verifySignature({
+      header: req.get(SIGNATURE_HEADER),
+      rawBody,
+      secrets: deps.secrets,
+      toleranceSeconds: deps.toleranceSeconds,
+    });
+    if (!verdict.ok) {
+      log(`webhook rejected (${verdict.code}: ${verdict.reason}), event ${eventIdOf(rawBody) ?? 'unparseable'}`);
+      throw new HttpError(verdict.status, verdict.code, `webhook rejected: ${verdict.reason}`);
+    }
+
+    let json: unknown;
+    try {
+      json = JSON.parse(rawBody.toString('utf8'));
+    } catch {
+      throw invalidRequest('webhook body is not valid JSON');
+    }
+    const event = parse(eventSchema, json);
+    const orderId = event.data.reference;
+
+    // Recorded before anything else happens and before we answer: this is what makes a 2xx safe.
+    const inserted = await deps.db.$executeRaw`
+      INSERT INTO webhook_events (event_id, type, psp_payment_id, order_id, payload, received_at)
+      VALUES (${event.id}, ${event.type}, ${event.data.paymentId}, ${orderId}, ${JSON.stringify(json)}::jsonb, now())
+      ON CONFLICT (event_id) DO NOTHING`;
+    if (inserted === 0) {
+      res.status(200).json({ received: true, eventId: event.id, duplicate: true });
+      return;
+    }
+
+    const signalOutcome = await nudgeCheckout(deps, event.id, event.type, event.data.paymentId, orderId, log);
+    try {
+      await deps.db.webhookEvent.update({ where: { eventId: event.id }, data: { signaledAt: new Date(), signalOutcome } });
+    } catch (err) {
+      // The event itself is recorded; only the note of how the nudge went is missing.
+      log(`could not record the signal outcome of event ${event.id}: ${errorMessage(err)}`);
+    }
+    res.status(200).json({ received: true, eventId: event.id, signalOutcome });
+  });
+
+  return router;
+}
+
+async function nudgeCheckout(
+  deps: WebhookRoutesDeps,
+  eventId: string,
+  type: string,
+  pspPaymentId: string,
+  orderId: string,
+  log: (message: string) => void,
+): Promise<SignalOutcome> {
+  const workflowId = checkoutWorkflowIdForOrder(orderId);
+  if (!isKnownType(type)) return 'unknown_event_type';
+  if (workflowId === null) return 'no_running_checkout';
+  try {
+    await callTemporal(deps.client, deps.temporalTimeoutMs, () =>
+      deps.client.workflow.getHandle(workflowId).signal(paymentEventSignal, { eventId, type, pspPaymentId, orderId }),
+    );
+    return 'signaled';
+  } catch (err) {
+    // Closed or never started: the event stays recorded for reconciliation.
+    if (err instanceof WorkflowNotFoundError) return 'no_running_checkout';
+    log(`event ${eventId} recorded, but signalling ${workflowId} failed (${errorMessage(err)}); the checkout will ask the provider itself`);
+    return 'signal_failed';
+  }
+}
+
+function isKnownType(type: string): type is PspEventType {
+  return (EVENT_TYPES as readonly string[]).includes(type);
+}
+
+/** The event id of a body we could not trust, for the log line only. */
+function eventIdOf(rawBody: Buffer): string | null {
+  try {
+    const id = (JSON.parse(rawBody.toString('utf8')) as { id?: unknown }).id;
+    return typeof id === 'string' ? id.slice(0, 200) : null;
+  } catch {
+    return null;
+  }
+}

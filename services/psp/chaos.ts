@@ -1,0 +1,63 @@
+// Run-time chaos knobs (README "psp", PUT/GET/DELETE /v1/chaos): how a real
+// provider misbehaves — slow decisions, late, duplicated, reordered or lost
+// webhooks, a payment that cannot be stopped. Kept in memory per PSP instance,
+// like the fault injection every service has.
+import { z } from 'zod';
+import { DEFAULT_WEBHOOK_SECRET } from './signature.ts';
+
+const ms = z.number().int().min(0).max(3_600_000);
+const rate = z.number().min(0).max(1);
+
+export const chaosSchema = z.strictObject({
+  /** Delay before a pending authorization or capture is decided. */
+  processingDelayMs: ms.optional(),
+  /** Delay before an event's first delivery attempt. */
+  deliveryDelayMs: ms.optional(),
+  /** Fraction of events delivered twice (same event id). */
+  duplicateRate: rate.optional(),
+  /** Due deliveries are sent newest first. */
+  reorder: z.boolean().optional(),
+  /** Fraction of events never delivered (marked DROPPED). */
+  dropRate: rate.optional(),
+  /** Pending authorizations refuse void (409 payment_processing) and are approved after lateDecisionMs. */
+  paidAfterTimeout: z.boolean().optional(),
+  /** How late a "late" decision comes (paidAfterTimeout, card 4000000000000259). */
+  lateDecisionMs: ms.optional(),
+  /** The webhook signing secret. */
+  secret: z.string().min(1).max(200).optional(),
+});
+
+export type ChaosSettings = Required<z.infer<typeof chaosSchema>>;
+
+export const DEFAULT_CHAOS: ChaosSettings = {
+  processingDelayMs: 200,
+  deliveryDelayMs: 0,
+  duplicateRate: 0,
+  reorder: false,
+  dropRate: 0,
+  paidAfterTimeout: false,
+  lateDecisionMs: 60_000,
+  secret: process.env.PSP_WEBHOOK_SECRET || DEFAULT_WEBHOOK_SECRET,
+};
+
+export class Chaos {
+  private settings: ChaosSettings;
+
+  /** `defaults` is what DELETE /v1/chaos returns to. */
+  constructor(private readonly defaults: ChaosSettings) {
+    this.settings = defaults;
+  }
+
+  get current(): ChaosSettings {
+    return this.settings;
+  }
+
+  /** Knobs not given go back to their defaults, so a PUT says the whole story. */
+  set(knobs: z.infer<typeof chaosSchema>): void {
+    this.settings = { ...this.defaults, ...knobs };
+  }
+
+  clear(): void {
+    this.settings = this.defaults;
+  }
+}
