@@ -28,6 +28,15 @@ export interface Config {
     /** `PSP_WEBHOOK_TOLERANCE_SECONDS`: how far a signed timestamp may be from now. */
     toleranceSeconds: number;
   };
+  /** The payment-provider simulator's own settings (it stands in for an external system). */
+  psp: {
+    /** `PSP_WEBHOOK_SECRET`: the secret the simulator signs webhooks with. */
+    webhookSecret: string;
+    /** `PSP_TIMEOUT_CARD_MS`: how long the timeout test card holds a request. */
+    timeoutCardMs: number;
+  };
+  /** `RECONCILIATION_EVERY`: interval of the reconciliation Schedule when bin/stack creates it. */
+  reconciliationEvery: string;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -39,6 +48,8 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
 }
 
 export const DEFAULT_TEMPORAL_PORT = 7233;
+/** Shared by the simulator (signing) and the API (verifying) so the stack works out of the box. */
+const DEV_WEBHOOK_SECRET = 'whsec_dev_secret';
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const servicePorts = {
@@ -68,9 +79,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       psp: env.PSP_URL || local(servicePorts.psp),
     },
     webhook: {
-      secrets: (env.PSP_WEBHOOK_SECRETS || 'whsec_dev_secret').split(',').map((s) => s.trim()).filter(Boolean),
+      secrets: (env.PSP_WEBHOOK_SECRETS || DEV_WEBHOOK_SECRET).split(',').map((s) => s.trim()).filter(Boolean),
       toleranceSeconds: int(env, 'PSP_WEBHOOK_TOLERANCE_SECONDS', 300),
     },
+    psp: {
+      webhookSecret: env.PSP_WEBHOOK_SECRET || DEV_WEBHOOK_SECRET,
+      timeoutCardMs: int(env, 'PSP_TIMEOUT_CARD_MS', 30_000),
+    },
+    reconciliationEvery: env.RECONCILIATION_EVERY || '15 minutes',
+  };
+}
+
+/** The environment that points a child process (worker, API) at these service URLs. */
+export function serviceUrlEnv(urls: ServiceUrls): Record<string, string> {
+  return {
+    ORDERS_URL: urls.orders,
+    INVENTORY_URL: urls.inventory,
+    COUPONS_URL: urls.coupons,
+    LOYALTY_URL: urls.loyalty,
+    PAYMENTS_URL: urls.payments,
+    PSP_URL: urls.psp,
   };
 }
 

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Client, Connection } from '@temporalio/client';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, temporalAddress, DEFAULT_TEMPORAL_PORT } from '../lib/config.ts';
+import { loadConfig, serviceUrlEnv, temporalAddress, DEFAULT_TEMPORAL_PORT } from '../lib/config.ts';
 import { createDb } from '../lib/db.ts';
 import { ensureReconciliationSchedule } from '../lib/schedules.ts';
 import { startDevServer, type DevServer } from '../lib/temporal-dev-server.ts';
@@ -43,17 +43,18 @@ log('seed data in place');
 // The PSP notifies the API (started below) of every payment decision; both sides default to the
 // same dev secret (PSP_WEBHOOK_SECRET signs, PSP_WEBHOOK_SECRETS verifies).
 const webhookUrl = `http://127.0.0.1:${config.apiPort}/webhooks/psp`;
-const services = await startServices({ databaseUrl: config.databaseUrl, ports: config.servicePorts, pspWebhookUrl: webhookUrl });
+const services = await startServices({
+  databaseUrl: config.databaseUrl,
+  ports: config.servicePorts,
+  pspWebhookUrl: webhookUrl,
+  pspWebhookSecret: config.psp.webhookSecret,
+  pspTimeoutCardMs: config.psp.timeoutCardMs,
+});
 const childEnv = {
   ...process.env,
   TEMPORAL_ADDRESS: address,
   DATABASE_URL: config.databaseUrl,
-  ORDERS_URL: services.urls.orders,
-  INVENTORY_URL: services.urls.inventory,
-  COUPONS_URL: services.urls.coupons,
-  LOYALTY_URL: services.urls.loyalty,
-  PAYMENTS_URL: services.urls.payments,
-  PSP_URL: services.urls.psp,
+  ...serviceUrlEnv(services.urls),
 };
 
 function startChild(name: string, entry: string): ChildProcess {
@@ -76,7 +77,7 @@ const api = startChild('api', 'api/main.ts');
 
 // Reconciliation runs on a Temporal Schedule; created once, then left as an operator tunes it.
 {
-  const every = process.env.RECONCILIATION_EVERY || '15 minutes';
+  const every = config.reconciliationEvery;
   const connection = await Connection.connect({ address });
   const created = await ensureReconciliationSchedule(new Client({ connection, namespace: config.temporal.namespace }), { every });
   await connection.close();

@@ -59,7 +59,7 @@ export async function startServices(opts: StartServicesOptions): Promise<Running
   try {
     if (opts.pspWebhookUrl !== undefined) await setWebhookEndpoint(db, opts.pspWebhookUrl);
     const pspApp = createPspApp(db, {
-      timeoutCardMs: opts.pspTimeoutCardMs ?? envTimeoutCardMs() ?? DEFAULT_TIMEOUT_CARD_MS,
+      timeoutCardMs: opts.pspTimeoutCardMs ?? DEFAULT_TIMEOUT_CARD_MS,
       chaos: { ...opts.pspChaos, ...(opts.pspWebhookSecret === undefined ? {} : { secret: opts.pspWebhookSecret }) },
       delivery: opts.pspWebhookDelivery,
     });
@@ -90,17 +90,14 @@ export async function startServices(opts: StartServicesOptions): Promise<Running
   }
 }
 
-function envTimeoutCardMs(): number | undefined {
-  const raw = process.env.PSP_TIMEOUT_CARD_MS;
-  if (raw === undefined || raw === '') return undefined;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0) throw new Error(`PSP_TIMEOUT_CARD_MS must be a non-negative integer, got "${raw}"`);
-  return value;
-}
-
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const config = loadConfig();
-  const services = await startServices({ databaseUrl: config.databaseUrl, ports: config.servicePorts });
+  const services = await startServices({
+    databaseUrl: config.databaseUrl,
+    ports: config.servicePorts,
+    pspTimeoutCardMs: config.psp.timeoutCardMs,
+    pspWebhookSecret: config.psp.webhookSecret,
+  });
   for (const [name, url] of Object.entries(services.urls)) console.log(`[services] ${name.padEnd(9)} listening on ${url}`);
   let stopping = false;
   const stop = async (signal: string) => {

@@ -37,7 +37,7 @@ export const DEFAULT_CHAOS: ChaosSettings = {
   dropRate: 0,
   paidAfterTimeout: false,
   lateDecisionMs: 60_000,
-  secret: process.env.PSP_WEBHOOK_SECRET || DEFAULT_WEBHOOK_SECRET,
+  secret: DEFAULT_WEBHOOK_SECRET,
 };
 
 export class Chaos {

@@ -9,7 +9,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { createApiApp } from '../../api/app.ts';
-import type { ServiceUrls } from '../../lib/config.ts';
+import { serviceUrlEnv, type ServiceUrls } from '../../lib/config.ts';
 import { startDevServer, type DevServer } from '../../lib/temporal-dev-server.ts';
 import { seed } from '../../scripts/seed.ts';
 import { startServices, type StartServicesOptions } from '../../services/main.ts';
@@ -112,12 +112,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
           ...process.env,
           TEMPORAL_ADDRESS: temporal.address,
           DATABASE_URL: database.url,
-          ORDERS_URL: services.urls.orders,
-          INVENTORY_URL: services.urls.inventory,
-          COUPONS_URL: services.urls.coupons,
-          LOYALTY_URL: services.urls.loyalty,
-          PAYMENTS_URL: services.urls.payments,
-          PSP_URL: services.urls.psp,
+          ...serviceUrlEnv(services.urls),
         },
         stdio: ['ignore', 'pipe', 'inherit'],
       });
