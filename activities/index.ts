@@ -6,6 +6,8 @@ import { inventoryActivities } from './inventory.ts';
 import { loyaltyActivities } from './loyalty.ts';
 import { orderActivities } from './orders.ts';
 import { paymentActivities } from './payments.ts';
+import { refundActivities } from './refunds.ts';
+import { refundChildActivities } from './refund-child.ts';
 
 export function createActivities(urls: ServiceUrls) {
   return {
@@ -14,6 +16,8 @@ export function createActivities(urls: ServiceUrls) {
     ...couponActivities(urls.coupons),
     ...paymentActivities(urls.payments),
     ...loyaltyActivities(urls.loyalty),
+    ...refundActivities(urls),
+    ...refundChildActivities(),
   };
 }
 
@@ -25,3 +29,5 @@ export type * from './coupons.ts';
 export type * from './payments.ts';
 export type * from './loyalty.ts';
 export type * from './reconciliation.ts';
+export type * from './refunds.ts';
+export type * from './refund-child.ts';

@@ -1,6 +1,7 @@
 // Payments service (our record, keyed by order; it talks to the PSP). The provider decides
 // asynchronously: authorize and capture answer with a pending status, and `syncPayment`
-// asks for the provider's truth. Then capture, void or refund.
+// asks for the provider's truth. Then capture or void; refunds are the Refund workflow's
+// (activities/refunds.ts).
 import { ApplicationFailure } from '@temporalio/common';
 import type { PaymentMethod } from '../shared/checkout.ts';
 import type { PaymentStatus } from '../shared/payments.ts';
@@ -49,16 +50,6 @@ export interface VoidPaymentResult {
    * `captured`: the money already moved — a void cannot undo it.
    */
   outcome: 'released' | 'processing' | 'captured';
-}
-export interface RefundPaymentInput {
-  idempotencyKey: string;
-  orderId: string;
-  amountMinor: number;
-  reason: string;
-}
-export interface RefundPaymentResult {
-  status: PaymentStatus;
-  refundedMinor: number;
 }
 
 /** The refusals of a void that are answers, not failures. */
@@ -109,12 +100,6 @@ export function paymentActivities(baseUrl: string) {
       const path = payment(orderId, 'capture');
       const body = await callService<CapturePaymentResult>({ service, baseUrl, path, body: {}, idempotencyKey, timeoutMs });
       return { status: body.status, capturedMinor: body.capturedMinor ?? 0 };
-    },
-
-    async refundPayment({ idempotencyKey, orderId, amountMinor, reason }: RefundPaymentInput): Promise<RefundPaymentResult> {
-      const path = payment(orderId, 'refund');
-      const body = await callService<RefundPaymentResult>({ service, baseUrl, path, body: { amountMinor, reason }, idempotencyKey, timeoutMs });
-      return { status: body.status, refundedMinor: body.refundedMinor };
     },
   };
 }

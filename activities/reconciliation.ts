@@ -1,8 +1,9 @@
 // Reconciliation: reads both sides over HTTP (the provider's settlement report and payments,
-// our payments and orders), writes the report to our own tables, and carries out the two
-// actions that move money or orders (refund, and reading an order back after a checkout was
-// nudged). Every write is idempotent: a mismatch's id is its natural key, runs are upserts,
-// and a refund carries a key derived from the mismatch and first asks what is still held.
+// our payments and orders), writes the report to our own tables, and supports the two actions
+// that move money or orders: a refund (what is still held, and for money no payment of ours
+// stands for, a refund straight at the provider; our own payments are refunded by the Refund
+// workflow) and reading an order back after a checkout was nudged. Every write is idempotent:
+// a mismatch's id is its natural key, runs are upserts, a provider refund carries a key.
 import { Prisma } from '../generated/prisma/client.ts';
 import type { ServiceUrls } from '../lib/config.ts';
 import type { Db } from '../lib/db.ts';
@@ -62,16 +63,30 @@ export interface NoteMismatchInput {
   /** Merged into the mismatch's details (e.g. why it waits for an operator). */
   details: Record<string, string | number | boolean | null>;
 }
-export interface RefundHeldInput {
-  mismatchId: string;
+export interface RefundTargetInput {
   reference: string;
   pspPaymentId: string;
 }
-export interface RefundHeldResult {
-  /** Refunded by this call (0 when nothing was held any more). */
-  refundedMinor: number;
-  /** Still captured and not refunded at the provider afterwards. */
+export interface RefundTarget {
+  /** Captured and not refunded at the provider. */
   heldMinor: number;
+  currency: string;
+  /** The payment is our order's (our payments record points at it): refund it through the Refund workflow. */
+  ours: boolean;
+}
+export interface StartProviderRefundInput {
+  idempotencyKey: string;
+  pspPaymentId: string;
+  amountMinor: number;
+  /** Our reference for the refund at the provider. */
+  reference: string;
+}
+/** A refund straight at the provider (`POST /v1/payments/:id/refunds`, `GET /v1/refunds/:id`). */
+export interface ProviderRefundView {
+  refundId: string;
+  status: 'PENDING' | 'SUCCEEDED' | 'FAILED';
+  amountMinor: number;
+  failureReason: string | null;
 }
 
 type PaymentList = OurPayment[] | { payments: OurPayment[] };
@@ -173,34 +188,41 @@ export function reconciliationActivities(urls: Pick<ServiceUrls, 'orders' | 'pay
     },
 
     /**
-     * Refunds whatever the provider still holds of the payment: through our payments service
-     * when it is our order's payment (so our record follows), else at the provider directly.
-     * Asking first makes a repeat a no-op; the key makes a lost answer replay the same refund.
+     * What the provider still holds of the payment, and whether it is our order's payment. Ours is
+     * synced with the provider first, so the Refund workflow finds the capture on our record.
      */
-    async refundHeld({ mismatchId, reference, pspPaymentId }: RefundHeldInput): Promise<RefundHeldResult> {
-      const before = await providerPayment(pspPaymentId);
-      const held = before.capturedMinor - before.refundedMinor;
-      if (held <= 0) return { refundedMinor: 0, heldMinor: 0 };
-      const idempotencyKey = `reconciliation:${mismatchId}:refund`;
-      const ours = await ourPayment(reference);
-      if (ours?.pspPaymentId === pspPaymentId) {
+    async readRefundTarget({ reference, pspPaymentId }: RefundTargetInput): Promise<RefundTarget> {
+      const provider = await providerPayment(pspPaymentId);
+      const ours = (await ourPayment(reference))?.pspPaymentId === pspPaymentId;
+      if (ours) {
         await callService({
-          service: 'payments', baseUrl: urls.payments, path: `/payments/${encodeURIComponent(reference)}/refund`,
-          body: { amountMinor: held, reason: `reconciliation ${mismatchId}` }, idempotencyKey, timeoutMs: 15_000,
-        });
-      } else {
-        await callService({
-          service: 'psp', baseUrl: urls.psp, path: `/v1/payments/${encodeURIComponent(pspPaymentId)}/refunds`,
-          body: { amountMinor: held }, idempotencyKey,
+          service: 'payments', baseUrl: urls.payments, path: `/payments/${encodeURIComponent(reference)}/sync`, body: {}, timeoutMs: 15_000,
         });
       }
-      const after = await providerPayment(pspPaymentId);
-      return { refundedMinor: held, heldMinor: after.capturedMinor - after.refundedMinor };
+      return { heldMinor: Math.max(provider.capturedMinor - provider.refundedMinor, 0), currency: provider.currency, ours };
+    },
+
+    /** Money at the provider that no payment of ours stands for: refunded there directly. The key makes a retry the same refund. */
+    async startProviderRefund({ idempotencyKey, pspPaymentId, amountMinor, reference }: StartProviderRefundInput): Promise<ProviderRefundView> {
+      const body = await callService<ProviderRefundView>({
+        service: 'psp', baseUrl: urls.psp, path: `/v1/payments/${encodeURIComponent(pspPaymentId)}/refunds`,
+        body: { amountMinor, reference }, idempotencyKey,
+      });
+      return toProviderRefund(body);
+    },
+
+    /** The provider decides a refund asynchronously: asked afresh each time. */
+    async readProviderRefund({ refundId }: { refundId: string }): Promise<ProviderRefundView> {
+      return toProviderRefund(await psp<ProviderRefundView>(`/v1/refunds/${encodeURIComponent(refundId)}`));
     },
   };
 }
 
 export type ReconciliationActivities = ReturnType<typeof reconciliationActivities>;
+
+function toProviderRefund(r: ProviderRefundView): ProviderRefundView {
+  return { refundId: r.refundId, status: r.status, amountMinor: r.amountMinor, failureReason: r.failureReason ?? null };
+}
 
 function toProviderPayment(p: ProviderPayment): ProviderPayment {
   return {

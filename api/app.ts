@@ -7,9 +7,11 @@ import { CHECKOUT_TASK_QUEUE } from '../shared/task-queues.ts';
 import { checkoutRoutes } from './routes/checkouts.ts';
 import { healthRoutes } from './routes/health.ts';
 import { reconciliationRoutes } from './routes/reconciliation.ts';
+import { refundRoutes } from './routes/refunds.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { DEFAULT_TOLERANCE_SECONDS } from './webhook-signature.ts';
 import type { Db } from '../lib/db.ts';
+import type { RefundPolicy } from '../shared/refunds.ts';
 
 export interface ApiTimeouts {
   /** Deadline for all Temporal calls made for one request. */
@@ -37,6 +39,8 @@ export interface ApiDeps {
   webhookSecrets?: string[];
   /** How far a webhook's signed timestamp may be from now (default 300 s). */
   webhookToleranceSeconds?: number;
+  /** Overrides of the Refund workflow's default policy for refunds started by POST /refunds. */
+  refundPolicy?: Partial<RefundPolicy>;
 }
 
 export function createApiApp(deps: ApiDeps): express.Express {
@@ -73,6 +77,18 @@ export function createApiApp(deps: ApiDeps): express.Express {
       temporalUiUrl: deps.temporalUiUrl,
       temporalTimeoutMs: timeouts.temporalMs,
       stateQueryTimeoutMs: timeouts.stateQueryMs,
+    }),
+  );
+
+  app.use(
+    refundRoutes({
+      client: deps.client,
+      namespace: deps.namespace,
+      taskQueue: deps.taskQueue ?? CHECKOUT_TASK_QUEUE,
+      temporalUiUrl: deps.temporalUiUrl,
+      temporalTimeoutMs: timeouts.temporalMs,
+      stateQueryTimeoutMs: timeouts.stateQueryMs,
+      policy: deps.refundPolicy,
     }),
   );
 

@@ -1,9 +1,12 @@
 // The money invariants every run must keep, checked against the tables themselves (the
 // provider's records and ours), so tests and chaos runs can assert them after anything:
-//  1. every payment captured at the provider belongs to a PAID order, or was refunded in full;
-//  2. every PAID order has exactly one capture at the provider.
+//  1. every payment captured at the provider belongs to a paid order, or was refunded in full;
+//  2. every paid order has exactly one capture at the provider.
+// A paid order is PAID, or PARTIALLY_REFUNDED / REFUNDED after refunds.
 // Read with SQL on text-cast enums, so it keeps working as the services' enums grow.
 import type { Db } from './db.ts';
+
+const PAID_STATUSES = ['PAID', 'PARTIALLY_REFUNDED', 'REFUNDED'];
 
 export type Violation =
   | { rule: 'captured-without-paid-order'; reference: string; pspPaymentId: string; capturedMinor: number; refundedMinor: number; orderStatus: string | null }
@@ -26,14 +29,14 @@ export async function checkMoneyInvariants(db: Db): Promise<Violation[]> {
       FROM orders_orders o
       LEFT JOIN psp_payments p ON p.merchant_reference = o.id
       LEFT JOIN psp_transactions t ON t.payment_id = p.id AND t.type::text = 'CAPTURE'
-     WHERE o.status::text = 'PAID'
+     WHERE o.status::text = ANY(${PAID_STATUSES})
      GROUP BY o.id
     HAVING COUNT(t.id) <> 1
      ORDER BY o.id`;
 
   const violations: Violation[] = [];
   for (const row of captured) {
-    if (row.orderStatus === 'PAID' || row.refundedMinor >= row.capturedMinor) continue;
+    if (PAID_STATUSES.includes(row.orderStatus ?? '') || row.refundedMinor >= row.capturedMinor) continue;
     violations.push({ rule: 'captured-without-paid-order', ...row });
   }
   for (const row of paid) violations.push({ rule: 'paid-order-capture-count', ...row });

@@ -2,6 +2,7 @@
 // Imported by the workflow, the API and the tests, so kept free of Node imports.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { PaymentStatus } from './payments.ts';
+import type { RefundStatus } from './refunds.ts';
 
 export interface CheckoutLine {
   sku: string;
@@ -95,6 +96,17 @@ export interface CheckoutState {
   payment: PaymentProgress;
   cancelReason: string | null;
   compensations: CompensationRecord[];
+  /** The Refund workflow that gave a captured payment back when the checkout was cancelled after all. */
+  refund: CheckoutRefund | null;
+}
+
+export interface CheckoutRefund {
+  /** The Refund workflow's id (= our refund id): query it for the details, signal it if it needs an operator. */
+  workflowId: string;
+  /** RUNNING while the checkout waits for it; then its final status (SUCCEEDED, REFUNDED_MANUALLY, REJECTED, ABANDONED). */
+  status: RefundStatus | 'RUNNING';
+  amountMinor: number | null;
+  failure: string | null;
 }
 
 export type CheckoutResult = CheckoutState & { status: 'PAID' | 'CANCELLED' };
@@ -112,6 +124,11 @@ export function checkoutWorkflowId(checkoutKey: string): string {
 
 export function orderIdFor(checkoutKey: string): string {
   return `order-${checkoutKey}`;
+}
+
+/** The request id of the refund a cancelled checkout starts for a captured payment (one per checkout). */
+export function refundRequestIdFor(checkoutKey: string): string {
+  return `${checkoutKey}-cancelled-checkout`;
 }
 
 /** The checkout that owns an order (inverse of orderIdFor), or null for foreign references. */

@@ -17,8 +17,8 @@ export interface CheckoutWorkerOptions {
   serviceUrls: ServiceUrls;
   /** A prebuilt bundle (`bundleWorkflowCode({ workflowsPath: CHECKOUT_WORKFLOWS_PATH })`): tests pay for webpack once. */
   workflowBundle?: WorkflowBundle;
-  /** Stand-ins for the HTTP activities, for tests. */
-  activities?: CheckoutActivities;
+  /** Stand-ins for the HTTP activities, for tests (with a stand-in bundle, whatever its workflows call). */
+  activities?: Partial<CheckoutActivities> & object;
   /** Our own database (owned by the caller): with it the worker also runs the reconciliation activities. */
   db?: Db;
 }

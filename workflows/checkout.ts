@@ -7,7 +7,8 @@
 // The provider decides payments asynchronously. The checkout waits for its notification but
 // never depends on it: it asks the provider itself (workflows/payment-outcome.ts). And it never
 // leaves money taken for a cancelled order: if the provider cannot void a payment and then
-// approves it, the order is completed after all; if the stock is gone by then, it is refunded.
+// approves it, the order is completed after all; if the stock is gone by then, it is refunded
+// by a Refund workflow started as a child (workflows/refund-child.ts).
 import {
   ActivityFailure,
   ApplicationFailure,
@@ -28,6 +29,7 @@ import {
   cancelCheckoutSignal,
   checkoutStateQuery,
   orderIdFor,
+  refundRequestIdFor,
   type CheckoutInput,
   type CheckoutResult,
   type CheckoutState,
@@ -38,6 +40,7 @@ import {
 import { BusinessFailure } from '../shared/errors.ts';
 import { AmountMinorKey, CheckoutStatusKey, CheckoutStepKey, OrderIdKey } from '../shared/search-attributes.ts';
 import { authorizationDecided, captureSettled, DEFAULT_TIMING, paymentOutcomes } from './payment-outcome.ts';
+import { moneyReturned, refundThroughWorkflow } from './refund-child.ts';
 
 /** A plain service call; the HTTP client gives up at 8 s, so a slow service reports itself. */
 const SERVICE_CALL = '10 seconds';
@@ -94,6 +97,7 @@ export async function checkout(input: CheckoutInput): Promise<CheckoutResult> {
     payment: { status: null, source: null, eventsReceived: 0, checks: 0, deadline: null, refundedMinor: 0 },
     cancelReason: null,
     compensations: [],
+    refund: null,
   };
   const undo: { record: CompensationRecord; run: () => Promise<unknown> }[] = [];
   const compensateWith = (name: string, run: () => Promise<unknown>) => {
@@ -190,14 +194,35 @@ export async function checkout(input: CheckoutInput): Promise<CheckoutResult> {
     }
   };
 
-  /** The undo of a capture: give the money back. */
-  const refundPayment = () =>
-    untilDone('Refund payment', PSP_CALL).refundPayment({
-      idempotencyKey: key('refund-payment'),
-      orderId,
-      amountMinor: state.capturedMinor,
-      reason: state.cancelReason ?? 'checkout cancelled',
-    });
+  /**
+   * The undo of a capture: give the money back through the Refund workflow, as a child that
+   * outlives this checkout, and wait for its outcome (an operator may have to decide it). A
+   * refund that ends without the money back is on record here and in the refund; the rest of
+   * the undo goes on, and reconciliation finds the money still held for a cancelled order.
+   */
+  const refundPayment = async () => {
+    const reason = state.cancelReason ?? 'checkout cancelled';
+    const outcome = await refundThroughWorkflow(
+      {
+        requestId: refundRequestIdFor(input.checkoutKey),
+        orderId,
+        amount: 'full',
+        reason,
+        restock: [],
+        requestedBy: 'checkout',
+        preApproved: { by: 'checkout', reason },
+      },
+      { onStarted: (workflowId) => (state.refund = { workflowId, status: 'RUNNING', amountMinor: null, failure: null }) },
+    );
+    state.refund = {
+      workflowId: outcome.workflowId,
+      status: outcome.status,
+      amountMinor: outcome.state?.amountMinor ?? null,
+      failure: outcome.state?.failure ?? null,
+    };
+    if (moneyReturned(outcome.status)) state.payment.refundedMinor = outcome.state?.amountMinor ?? state.capturedMinor;
+    else log.error('Refund ended without the money back', { refund: state.refund });
+  };
 
   // What to say when a step's service stays unavailable past its retry budget.
   let unavailable = 'order service unavailable';

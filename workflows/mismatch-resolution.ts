@@ -1,7 +1,8 @@
 // A mismatch the rules could not settle waits here for an operator. The `resolve` signal names
 // the action; the workflow carries it out and closes the record. An action that cannot be
-// carried out (the checkout is gone, the provider refuses the refund) leaves the mismatch
-// OPEN with the reason in its details, and the workflow waits for the next decision.
+// carried out (the checkout is gone, the refund was refused or still waits for a decision in
+// its own Refund workflow) leaves the mismatch OPEN with the reason in its details, and the
+// workflow waits for the next decision.
 import {
   ActivityFailure,
   condition,
@@ -16,6 +17,7 @@ import {
 import type { ReconciliationActivities } from '../activities/reconciliation.ts';
 import { checkoutWorkflowIdForOrder } from '../shared/checkout.ts';
 import { paymentEventSignal } from '../shared/payments.ts';
+import { refundIdFor } from '../shared/refunds.ts';
 import {
   mismatchStateQuery,
   resolveMismatchSignal,
@@ -24,9 +26,13 @@ import {
   type ResolutionAction,
   type ResolveRequest,
 } from '../shared/reconciliation.ts';
+import { moneyReturned, refundEnded, refundThroughWorkflow } from './refund-child.ts';
 
 export const DEFAULT_COMPLETION_WAIT_MS = 60_000;
 const COMPLETION_CHECK_MS = 1_000;
+export const DEFAULT_REFUND_WAIT_MS = 5 * 60_000;
+const PROVIDER_REFUND_FIRST_CHECK_MS = 1_000;
+const PROVIDER_REFUND_MAX_CHECK_MS = 30_000;
 
 /** Reads and our own DB writes: retried a while; a run that still fails is retried by the next one. */
 const RECORDS: ActivityOptions = {
@@ -43,6 +49,8 @@ export interface MismatchResolutionInput {
   summary: string;
   /** How long `complete-order` waits for the nudged checkout to mark the order PAID. */
   completionWaitMs?: number;
+  /** How long `refund` waits for the Refund workflow; one still running is left to decide in that workflow. */
+  refundWaitMs?: number;
 }
 
 export interface MismatchResolutionResult {
@@ -61,10 +69,10 @@ export async function mismatchResolution(input: MismatchResolutionInput): Promis
     else log.info('Mismatch already resolved; decision ignored', { mismatchId: input.mismatchId, by: request.by });
   });
 
-  while (status === 'OPEN') {
+  for (let decisions = 1; status === 'OPEN'; decisions++) {
     await condition(() => requests.length > 0);
     const request = requests.shift()!;
-    const failure = await carryOut(request.action, input);
+    const failure = await carryOut(request.action, input, { by: request.by, note: request.note, attempt: `${request.by}-${decisions}` });
     if (failure === null) {
       await records.markMismatch({ id: input.mismatchId, status: 'RESOLVED', ...request });
       status = 'RESOLVED';
@@ -80,13 +88,20 @@ export async function mismatchResolution(input: MismatchResolutionInput): Promis
   return { mismatchId: input.mismatchId, status, resolution };
 }
 
+/** Who decided an action and why; `attempt` tells a decision asked again from a retry of the same one. */
+export interface Decision {
+  by: string;
+  note: string;
+  attempt: string;
+}
+
 /** Carries out one action; null when done, else why it could not be. */
-export async function carryOut(action: ResolutionAction, mismatch: MismatchResolutionInput): Promise<string | null> {
+export async function carryOut(action: ResolutionAction, mismatch: MismatchResolutionInput, decision: Decision): Promise<string | null> {
   switch (action) {
     case 'accept':
       return null;
     case 'refund':
-      return refundHeld(mismatch);
+      return refundHeld(mismatch, decision);
     case 'complete-order':
       return completeOrder(mismatch);
     default:
@@ -127,15 +142,64 @@ export async function completeOrder(mismatch: MismatchResolutionInput): Promise<
   return `checkout ${checkoutId} was nudged but order ${reference} is still ${orderStatus ?? 'missing'}`;
 }
 
-/** Refunds what the provider still holds of the payment; verified by reading the provider back. */
-export async function refundHeld(mismatch: MismatchResolutionInput): Promise<string | null> {
-  const { mismatchId, reference, pspPaymentId } = mismatch;
+/**
+ * Gives back what the provider still holds of the payment: our order's payment through a Refund
+ * workflow (a child under an id derived from the mismatch, so asking again reports that refund
+ * instead of refunding twice), money no payment of ours stands for straight at the provider.
+ */
+export async function refundHeld(mismatch: MismatchResolutionInput, decision: Decision): Promise<string | null> {
+  const { reference, pspPaymentId } = mismatch;
   if (!pspPaymentId) return 'no provider payment to refund';
   try {
-    const { heldMinor } = await records.refundHeld({ mismatchId, reference, pspPaymentId });
-    return heldMinor === 0 ? null : `the provider still holds ${heldMinor} after the refund`;
+    const target = await records.readRefundTarget({ reference, pspPaymentId });
+    if (target.heldMinor === 0) return null;
+    return target.ours
+      ? await refundOurPayment(mismatch, target.heldMinor, decision)
+      : await refundAtProvider(mismatch, pspPaymentId, target.heldMinor, decision);
   } catch (err) {
     if (err instanceof ActivityFailure) return `refund failed: ${err.cause?.message ?? err.message}`;
     throw err;
   }
+}
+
+async function refundOurPayment(mismatch: MismatchResolutionInput, amountMinor: number, { by, note }: Decision): Promise<string | null> {
+  const outcome = await refundThroughWorkflow(
+    {
+      requestId: reconciliationRefundRequestId(mismatch.mismatchId),
+      orderId: mismatch.reference,
+      amount: amountMinor,
+      reason: `reconciliation: ${mismatch.summary}`,
+      restock: [],
+      requestedBy: 'reconciliation',
+      preApproved: { by, reason: note },
+    },
+    { waitMs: mismatch.refundWaitMs ?? DEFAULT_REFUND_WAIT_MS },
+  );
+  if (moneyReturned(outcome.status)) return null;
+  const refund = `refund ${outcome.workflowId}${outcome.startedHere ? '' : ' (started earlier)'}`;
+  const why = outcome.state?.failure ? `: ${outcome.state.failure}` : '';
+  if (!refundEnded(outcome.status)) return `${refund} is still ${outcome.status}${why}; decide it there`;
+  return `${refund} ended ${outcome.status}${why}`;
+}
+
+/** No payment of ours to refund through: ask the provider directly and wait for its asynchronous decision. */
+async function refundAtProvider(mismatch: MismatchResolutionInput, pspPaymentId: string, amountMinor: number, decision: Decision): Promise<string | null> {
+  const requestId = reconciliationRefundRequestId(mismatch.mismatchId);
+  let refund = await records.startProviderRefund({
+    // a refused refund asked for again is a new refund; the same decision retried is the same one
+    idempotencyKey: `reconciliation:${mismatch.mismatchId}:refund:${decision.attempt}`,
+    pspPaymentId,
+    amountMinor,
+    reference: refundIdFor(requestId),
+  });
+  for (let intervalMs = PROVIDER_REFUND_FIRST_CHECK_MS; refund.status === 'PENDING'; intervalMs = Math.min(intervalMs * 2, PROVIDER_REFUND_MAX_CHECK_MS)) {
+    await sleep(intervalMs);
+    refund = await records.readProviderRefund({ refundId: refund.refundId });
+  }
+  return refund.status === 'SUCCEEDED' ? null : `the provider refused refund ${refund.refundId}: ${refund.failureReason ?? 'no reason given'}`;
+}
+
+/** The request id of a mismatch's refund; the workflow id and refund id derive from it. */
+export function reconciliationRefundRequestId(mismatchId: string): string {
+  return `reconciliation-${mismatchId.replace(/[^A-Za-z0-9_-]/g, '.')}`;
 }

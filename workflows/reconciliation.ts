@@ -1,11 +1,13 @@
 // Reconciliation, run by a Temporal Schedule: compare the provider's settlement report with
 // our payments and orders over a period, record every difference, and settle what is safe to
 // settle unattended — a capture whose checkout never heard of it is nudged through (the
-// checkout completes the order), money held for a cancelled order is refunded. Everything
-// else (amounts that differ, money without an order, a capture we record and the provider
-// does not, a checkout that is gone) is handed to an operator: one `mismatchResolution`
-// workflow per mismatch, which outlives this run and waits for the `resolve` decision.
-// Running it again finds the same mismatches under the same ids and changes nothing.
+// checkout completes the order), money held for a cancelled order is refunded by a Refund
+// workflow started as a child (workflows/refund-child.ts). Everything else (amounts that
+// differ, money without an order, a capture we record and the provider does not, a checkout
+// that is gone, a refund still waiting for a decision) is handed to an operator: one
+// `mismatchResolution` workflow per mismatch, which outlives this run and waits for the
+// `resolve` decision. Running it again finds the same mismatches under the same ids and
+// changes nothing; a refund's id derives from its mismatch, so it is never made twice.
 import {
   ParentClosePolicy,
   WorkflowIdReusePolicy,
@@ -25,6 +27,8 @@ export type { ReconciliationInput } from './reconciliation-rules.ts';
 export interface ReconciliationOptions extends ReconciliationInput {
   /** How long an automatic `complete-order` waits for the order to become PAID (default 60 s). */
   completionWaitMs?: number;
+  /** How long an automatic `refund` waits for its Refund workflow (default 5 min); past that, an operator takes over. */
+  refundWaitMs?: number;
 }
 
 /** Set by the Schedule on every workflow it starts: the action's nominal time. */
@@ -56,7 +60,7 @@ export async function reconciliation(options: ReconciliationOptions = {}): Promi
     mismatches.map(async (mismatch) => ({
       id: mismatch.id,
       kind: mismatch.kind,
-      outcome: await settle(mismatch, recorded.get(mismatch.id)!, options.completionWaitMs),
+      outcome: await settle(mismatch, recorded.get(mismatch.id)!, options),
     })),
   );
   const count = (outcome: Outcome) => outcomes.filter((o) => o.outcome === outcome).length;
@@ -75,7 +79,7 @@ export async function reconciliation(options: ReconciliationOptions = {}): Promi
 }
 
 /** Settles a new mismatch by its rule if it has one, else hands it to an operator; a known one is left alone. */
-async function settle(mismatch: Mismatch, recorded: RecordedMismatch, completionWaitMs: number | undefined): Promise<Outcome> {
+async function settle(mismatch: Mismatch, recorded: RecordedMismatch, { completionWaitMs, refundWaitMs }: ReconciliationOptions): Promise<Outcome> {
   const input: MismatchResolutionInput = {
     mismatchId: mismatch.id,
     kind: mismatch.kind,
@@ -83,6 +87,7 @@ async function settle(mismatch: Mismatch, recorded: RecordedMismatch, completion
     pspPaymentId: mismatch.pspPaymentId,
     summary: mismatch.summary,
     ...(completionWaitMs === undefined ? {} : { completionWaitMs }),
+    ...(refundWaitMs === undefined ? {} : { refundWaitMs }),
   };
   if (!recorded.isNew) {
     // Already with an operator: make sure its workflow exists (idempotent), change nothing else.
@@ -90,7 +95,7 @@ async function settle(mismatch: Mismatch, recorded: RecordedMismatch, completion
     return 'ALREADY_KNOWN';
   }
   if (mismatch.autoAction) {
-    const failure = await carryOut(mismatch.autoAction, input);
+    const failure = await carryOut(mismatch.autoAction, input, { by: 'reconciliation', note: mismatch.summary, attempt: 'auto' });
     if (failure === null) {
       await records.markMismatch({ id: mismatch.id, status: 'AUTO_RESOLVED', action: mismatch.autoAction, by: 'reconciliation', note: mismatch.summary });
       return 'AUTO_RESOLVED';

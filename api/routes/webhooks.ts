@@ -2,6 +2,7 @@
 // valid, fresh signature; it is recorded once per event id, and only then answered 2xx, so the
 // provider keeps retrying until we have it. The owning checkout is then nudged with a signal —
 // a nudge only: the checkout asks the provider itself, so a failed signal loses nothing.
+// Refund events (`refund.*`) nudge the Refund workflow named by their reference, our refund id.
 import express, { Router } from 'express';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { z } from 'zod';
@@ -9,6 +10,7 @@ import type { Db } from '../../lib/db.ts';
 import { HttpError, invalidRequest, parse } from '../../lib/http-errors.ts';
 import { checkoutWorkflowIdForOrder } from '../../shared/checkout.ts';
 import { paymentEventSignal, type PspEventType } from '../../shared/payments.ts';
+import { refundEventSignal, refundRequestIdFromRefundId } from '../../shared/refunds.ts';
 import { callTemporal, errorMessage } from '../temporal.ts';
 import { SIGNATURE_HEADER, verifySignature } from '../webhook-signature.ts';
 
@@ -22,8 +24,11 @@ export interface WebhookRoutesDeps {
   log?: (message: string) => void;
 }
 
-/** How nudging the checkout went, recorded with the event. */
-export type SignalOutcome = 'signaled' | 'no_running_checkout' | 'signal_failed' | 'unknown_event_type';
+/** How nudging the checkout (or, for refund events, the refund) went, recorded with the event. */
+export type SignalOutcome = 'signaled' | 'no_running_checkout' | 'no_running_refund' | 'signal_failed' | 'unknown_event_type';
+
+/** Refund events go to the Refund workflow whose id is the event's reference (our refund id). */
+const REFUND_EVENT_TYPES = ['refund.succeeded', 'refund.failed'] as const;
 
 const EVENT_TYPES = ['payment.authorized', 'payment.declined', 'payment.captured', 'payment.voided', 'payment.refunded'] as const satisfies readonly PspEventType[];
 
@@ -74,7 +79,9 @@ export function webhookRoutes(deps: WebhookRoutesDeps): Router {
       return;
     }
 
-    const signalOutcome = await nudgeCheckout(deps, event.id, event.type, event.data.paymentId, orderId, log);
+    const signalOutcome = isRefundType(event.type)
+      ? await nudgeRefund(deps, event.id, event.type, event.data.reference, log)
+      : await nudgeCheckout(deps, event.id, event.type, event.data.paymentId, orderId, log);
     try {
       await deps.db.webhookEvent.update({ where: { eventId: event.id }, data: { signaledAt: new Date(), signalOutcome } });
     } catch (err) {
@@ -109,6 +116,30 @@ async function nudgeCheckout(
     log(`event ${eventId} recorded, but signalling ${workflowId} failed (${errorMessage(err)}); the checkout will ask the provider itself`);
     return 'signal_failed';
   }
+}
+
+async function nudgeRefund(
+  deps: WebhookRoutesDeps,
+  eventId: string,
+  type: string,
+  refundId: string,
+  log: (message: string) => void,
+): Promise<SignalOutcome> {
+  if (refundRequestIdFromRefundId(refundId) === null) return 'no_running_refund';
+  try {
+    await callTemporal(deps.client, deps.temporalTimeoutMs, () =>
+      deps.client.workflow.getHandle(refundId).signal(refundEventSignal, { eventId, type, refundId }),
+    );
+    return 'signaled';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return 'no_running_refund';
+    log(`event ${eventId} recorded, but signalling ${refundId} failed (${errorMessage(err)}); the refund will ask the provider itself`);
+    return 'signal_failed';
+  }
+}
+
+function isRefundType(type: string): boolean {
+  return (REFUND_EVENT_TYPES as readonly string[]).includes(type);
 }
 
 function isKnownType(type: string): type is PspEventType {

@@ -1,5 +1,5 @@
 // Coupon locks, keyed by order: lock (held for a checkout) → redeem (paid) or
-// unlock (undo). The order's lock row is claimed first, then the coupon row is
+// unlock (undo); a redeemed coupon is returned (AVAILABLE again) by a full refund. The order's lock row is claimed first, then the coupon row is
 // locked FOR UPDATE, so two orders racing for one coupon are serialized and the
 // second sees it taken. Every operation takes the two locks in that same order.
 // Anti-hanging: an unlock that finds no lock leaves an UNLOCKED tombstone that
@@ -45,7 +45,8 @@ export async function lockCoupon(
 export async function redeemCoupon(db: Db, orderId: string): Promise<LockView> {
   return inTransaction(db, async (tx) => {
     const lock = await lockRow(tx, orderId);
-    if (lock.status === 'REDEEMED') return lock;
+    // RETURNED: redeemed, then given back by a refund; a late redeem changes nothing
+    if (lock.status === 'REDEEMED' || lock.status === 'RETURNED') return lock;
     if (lock.status === 'UNLOCKED') throw lockReleased(orderId);
     await lockCouponRow(tx, lock.code!);
     await tx.coupon.updateMany({ where: { code: lock.code!, lockedBy: orderId }, data: { status: 'REDEEMED' } });
@@ -63,13 +64,32 @@ export async function unlockCoupon(db: Db, orderId: string): Promise<LockView> {
 
     const lock = await lockRow(tx, orderId);
     if (lock.status === 'UNLOCKED') return lock;
-    if (lock.status === 'REDEEMED') throw conflict('already_redeemed', `coupon for order ${orderId} is already redeemed`);
+    if (lock.status === 'REDEEMED' || lock.status === 'RETURNED') {
+      throw conflict('already_redeemed', `coupon for order ${orderId} is already redeemed`);
+    }
     await lockCouponRow(tx, lock.code!);
     await tx.coupon.updateMany({
       where: { code: lock.code!, lockedBy: orderId },
       data: { status: 'AVAILABLE', lockedBy: null },
     });
     return setStatus(tx, lock, 'UNLOCKED');
+  });
+}
+
+/** REDEEMED → RETURNED: the coupon is AVAILABLE again, for the same customer too. */
+export async function returnCoupon(db: Db, orderId: string): Promise<LockView> {
+  return inTransaction(db, async (tx) => {
+    const lock = await lockRow(tx, orderId);
+    if (lock.status === 'RETURNED') return lock;
+    if (lock.status !== 'REDEEMED') {
+      throw conflict('not_redeemed', `coupon for order ${orderId} is ${lock.status.toLowerCase()}, not redeemed`, { status: lock.status });
+    }
+    await lockCouponRow(tx, lock.code!);
+    await tx.coupon.updateMany({
+      where: { code: lock.code!, lockedBy: orderId, status: 'REDEEMED' },
+      data: { status: 'AVAILABLE', lockedBy: null },
+    });
+    return setStatus(tx, lock, 'RETURNED');
   });
 }
 

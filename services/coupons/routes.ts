@@ -5,7 +5,7 @@ import type { ServiceRouter } from '../common/app.ts';
 import { created, ok } from '../common/reply.ts';
 import { currency, id, minorAmount } from '../common/schemas.ts';
 import { getCoupon } from './coupons.ts';
-import { getLock, lockCoupon, redeemCoupon, unlockCoupon } from './locks.ts';
+import { getLock, lockCoupon, redeemCoupon, returnCoupon, unlockCoupon } from './locks.ts';
 
 const lockSchema = z.object({ orderId: id, code: id, customerId: id, subtotalMinor: minorAmount, currency });
 const orderParams = z.object({ orderId: id });
@@ -21,6 +21,7 @@ export function couponRoutes(db: Db) {
     });
     r.post('/locks/:orderId/redeem', async (req) => ok(await redeemCoupon(db, parse(orderParams, req.params).orderId)));
     r.post('/locks/:orderId/unlock', async (req) => ok(await unlockCoupon(db, parse(orderParams, req.params).orderId)));
+    r.post('/locks/:orderId/return', async (req) => ok(await returnCoupon(db, parse(orderParams, req.params).orderId)));
     r.get('/locks/:orderId', async (req) => ok(await getLock(db, parse(orderParams, req.params).orderId)));
   };
 }

@@ -5,9 +5,19 @@ import type { ServiceRouter } from '../common/app.ts';
 import { created, ok } from '../common/reply.ts';
 import { id, quantity, uniqueSkus } from '../common/schemas.ts';
 import { commitReservation, getReservation, releaseReservation, reserveStock } from './reservations.ts';
+import { restock } from './restocks.ts';
 import { getStock, listStock } from './stock.ts';
 
 const reserveSchema = z.object({
+  orderId: id,
+  lines: z
+    .array(z.object({ sku: id, quantity }))
+    .min(1)
+    .max(100)
+    .superRefine(uniqueSkus),
+});
+const restockSchema = z.object({
+  restockId: id,
   orderId: id,
   lines: z
     .array(z.object({ sku: id, quantity }))
@@ -34,5 +44,10 @@ export function inventoryRoutes(db: Db) {
       ok(await releaseReservation(db, parse(orderParams, req.params).orderId)),
     );
     r.get('/reservations/:orderId', async (req) => ok(await getReservation(db, parse(orderParams, req.params).orderId)));
+
+    r.post('/restocks', async (req) => {
+      const { created: isNew, restock: done } = await restock(db, parseBody(restockSchema, req.body));
+      return isNew ? created(done) : ok(done);
+    });
   };
 }

@@ -1,5 +1,6 @@
 // Orders and their status machine:
-//   PENDING → AWAITING_PAYMENT → PAID, and PENDING | AWAITING_PAYMENT → CANCELLED.
+//   PENDING → AWAITING_PAYMENT → PAID, and PENDING | AWAITING_PAYMENT → CANCELLED;
+//   refunds: PAID | PARTIALLY_REFUNDED → PARTIALLY_REFUNDED | REFUNDED (recordRefund).
 // Each transition locks the order row (SELECT ... FOR UPDATE), checks the move is
 // legal, updates the order and appends to orders_status_changes in one transaction.
 // Repeating the move that was already made answers with the order unchanged.
@@ -25,6 +26,7 @@ export interface NewOrder {
 const WITH_DETAILS = {
   lines: { orderBy: { sku: 'asc' } },
   history: { orderBy: { id: 'asc' } },
+  refunds: { orderBy: [{ createdAt: 'asc' }, { refundId: 'asc' }] },
 } satisfies Prisma.OrderInclude;
 type OrderWithDetails = Prisma.OrderGetPayload<{ include: typeof WITH_DETAILS }>;
 
@@ -89,13 +91,61 @@ const ALLOWED_FROM: Record<OrderStatus, OrderStatus[]> = {
   PENDING: [],
   AWAITING_PAYMENT: ['PENDING'],
   PAID: ['AWAITING_PAYMENT'],
+  PARTIALLY_REFUNDED: ['PAID', 'PARTIALLY_REFUNDED'],
+  REFUNDED: ['PAID', 'PARTIALLY_REFUNDED'],
   CANCELLED: ['PENDING', 'AWAITING_PAYMENT'],
+};
+
+// A move already made, or overtaken by a later one: a late "pay" of a refunded order is answered unchanged.
+const ALREADY_REACHED: Partial<Record<OrderStatus, OrderStatus[]>> = {
+  PAID: ['PAID', 'PARTIALLY_REFUNDED', 'REFUNDED'],
 };
 
 interface LockedOrder {
   status: OrderStatus;
   subtotalMinor: number;
   totalMinor: number;
+  refundedMinor: number;
+}
+
+/**
+ * Records a refund once per refund id and moves the order to PARTIALLY_REFUNDED, or
+ * REFUNDED once everything paid is refunded. Under the order's row lock, so
+ * concurrent refunds never take refundedMinor past the total.
+ */
+export async function recordRefund(
+  db: Db,
+  orderId: string,
+  input: { refundId: string; amountMinor: number },
+): Promise<{ created: boolean; order: OrderView }> {
+  return inTransaction(db, async (tx) => {
+    const order = await lockOrder(tx, orderId);
+    const earlier = await tx.orderRefund.findUnique({ where: { refundId: input.refundId } });
+    if (earlier) {
+      if (earlier.orderId !== orderId) {
+        throw conflict('refund_id_reused', `refund ${input.refundId} belongs to order ${earlier.orderId}`, { orderId: earlier.orderId });
+      }
+      return { created: false, order: await readOrder(tx, orderId) };
+    }
+    if (!ALLOWED_FROM.PARTIALLY_REFUNDED.includes(order.status)) {
+      throw conflict('illegal_transition', `order ${orderId} cannot be refunded while ${order.status}`, { from: order.status, to: 'REFUNDED' });
+    }
+    const refundedMinor = order.refundedMinor + input.amountMinor;
+    if (refundedMinor > order.totalMinor) {
+      throw conflict('refund_exceeds_paid', `refunding ${input.amountMinor} would take order ${orderId} past its total ${order.totalMinor}`, {
+        totalMinor: order.totalMinor,
+        refundedMinor: order.refundedMinor,
+        refundableMinor: order.totalMinor - order.refundedMinor,
+      });
+    }
+    const to: OrderStatus = refundedMinor === order.totalMinor ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
+    await tx.orderRefund.create({ data: { refundId: input.refundId, orderId, amountMinor: input.amountMinor } });
+    await tx.order.update({ where: { id: orderId }, data: { refundedMinor, status: to } });
+    if (to !== order.status) {
+      await tx.orderStatusChange.create({ data: { orderId, fromStatus: order.status, toStatus: to, reason: `refund ${input.refundId}` } });
+    }
+    return { created: true, order: await readOrder(tx, orderId) };
+  });
 }
 
 async function transition(
@@ -107,7 +157,7 @@ async function transition(
 ): Promise<OrderView> {
   return inTransaction(db, async (tx) => {
     const order = await lockOrder(tx, orderId);
-    if (order.status !== to) {
+    if (!(ALREADY_REACHED[to] ?? [to]).includes(order.status)) {
       if (!ALLOWED_FROM[to].includes(order.status)) {
         throw conflict('illegal_transition', `order ${orderId} cannot go from ${order.status} to ${to}`, {
           from: order.status,
@@ -117,13 +167,17 @@ async function transition(
       await tx.order.update({ where: { id: orderId }, data: { ...changes(order), status: to } });
       await tx.orderStatusChange.create({ data: { orderId, fromStatus: order.status, toStatus: to, reason } });
     }
-    return toView(await tx.order.findUniqueOrThrow({ where: { id: orderId }, include: WITH_DETAILS }));
+    return readOrder(tx, orderId);
   });
+}
+
+async function readOrder(tx: Tx, orderId: string): Promise<OrderView> {
+  return toView(await tx.order.findUniqueOrThrow({ where: { id: orderId }, include: WITH_DETAILS }));
 }
 
 async function lockOrder(tx: Tx, orderId: string): Promise<LockedOrder> {
   const [row] = await tx.$queryRaw<LockedOrder[]>`
-    SELECT status::text AS status, subtotal_minor AS "subtotalMinor", total_minor AS "totalMinor"
+    SELECT status::text AS status, subtotal_minor AS "subtotalMinor", total_minor AS "totalMinor", refunded_minor AS "refundedMinor"
       FROM orders_orders WHERE id = ${orderId} FOR UPDATE`;
   if (!row) throw notFound(`unknown order ${orderId}`);
   return row;
@@ -142,6 +196,8 @@ function toView(order: OrderWithDetails) {
     paymentId: order.paymentId,
     status: order.status,
     cancelReason: order.cancelReason,
+    refundedMinor: order.refundedMinor,
+    refunds: order.refunds.map((r) => ({ refundId: r.refundId, amountMinor: r.amountMinor, at: r.createdAt.toISOString() })),
     lines: order.lines.map(({ sku, quantity, unitPriceMinor }) => ({ sku, quantity, unitPriceMinor })),
     history: order.history.map((h) => ({ from: h.fromStatus, to: h.toStatus, reason: h.reason, at: h.at.toISOString() })),
     createdAt: order.createdAt.toISOString(),

@@ -3,8 +3,8 @@ import type { Db } from '../../lib/db.ts';
 import { parse, parseBody } from '../../lib/http-errors.ts';
 import type { ServiceRouter } from '../common/app.ts';
 import { created, ok } from '../common/reply.ts';
-import { currency, id, minorAmount, quantity, uniqueSkus } from '../common/schemas.ts';
-import { awaitPayment, cancelOrder, createOrder, getOrder, markPaid } from './orders.ts';
+import { currency, id, minorAmount, positiveAmount, quantity, uniqueSkus } from '../common/schemas.ts';
+import { awaitPayment, cancelOrder, createOrder, getOrder, markPaid, recordRefund } from './orders.ts';
 
 const createSchema = z.object({
   orderId: id,
@@ -20,6 +20,7 @@ const createSchema = z.object({
 const awaitPaymentSchema = z.object({ discountMinor: minorAmount, couponCode: id.nullable().default(null) });
 const paySchema = z.object({ paymentId: id, amountMinor: minorAmount });
 const cancelSchema = z.object({ reason: z.string().trim().min(1).max(500) });
+const refundSchema = z.object({ refundId: id, amountMinor: positiveAmount });
 const orderParams = z.object({ orderId: id });
 
 export function orderRoutes(db: Db) {
@@ -38,5 +39,9 @@ export function orderRoutes(db: Db) {
     r.post('/orders/:orderId/cancel', async (req) =>
       ok(await cancelOrder(db, parse(orderParams, req.params).orderId, parseBody(cancelSchema, req.body))),
     );
+    r.post('/orders/:orderId/refunds', async (req) => {
+      const refund = await recordRefund(db, parse(orderParams, req.params).orderId, parseBody(refundSchema, req.body));
+      return refund.created ? created(refund.order) : ok(refund.order);
+    });
   };
 }

@@ -11,8 +11,8 @@
 //   capture:   AUTHORIZED → provider capture → CAPTURE_PENDING;
 //   void:      no row → VOIDED tombstone (refuses a late authorize);
 //              pending or AUTHORIZED → provider void → VOIDED;
-//   refund:    the amount is reserved on the row first (never beyond the capture),
-//              then refunded at the provider.
+//   refund:    refunds.ts (held on this row first, never beyond the capture,
+//              then asked of the provider).
 // If the tombstone lands while an authorize is at the provider, the authorize
 // voids what it just started and answers 409 payment_voided; a sync keeps voiding
 // anything the provider still holds for a VOIDED order.
@@ -27,14 +27,6 @@ export interface AuthorizeInput {
   amountMinor: number;
   currency: string;
   paymentMethod: { type: 'card'; number: string };
-}
-
-export interface RefundInput {
-  orderId: string;
-  /** The caller's key for this refund (its Idempotency-Key): a retry refunds once. */
-  refundKey: string;
-  amountMinor: number;
-  reason: string;
 }
 
 export const paymentIdFor = (orderId: string) => `pay_${orderId}`;
@@ -172,31 +164,6 @@ export async function voidPayment(db: Db, psp: PspClient, orderId: string): Prom
   }
 }
 
-export async function refundPayment(db: Db, psp: PspClient, input: RefundInput): Promise<PaymentView & { refund: RefundView }> {
-  const { orderId, refundKey } = input;
-  let payment = await findPayment(db, orderId);
-  if (!payment) throw notFound(`no payment for order ${orderId}`);
-  if (payment.status === 'CAPTURE_PENDING') payment = await refresh(db, psp, payment);
-
-  const refund = await reserveRefund(db, input);
-  if (refund.pspRefundId !== null) {
-    // refunded already under this key (its idempotency record was lost): never ask the provider twice
-    return { ...toView((await findPayment(db, orderId))!), refund: { refundKey, ...refund } };
-  }
-  const answer = await psp.refund(orderId, refundKey, payment.pspPaymentId!, refund.amountMinor);
-  // A retryable failure (thrown above) keeps the reservation: the money may have moved, and the retry finishes it.
-  if (answer.status >= 300) {
-    await releaseRefund(db, orderId, refundKey, refund.amountMinor);
-    const code = answer.body.error?.code;
-    if (code === 'refund_exceeds_captured') throw refundExceedsCaptured(orderId, refund.amountMinor);
-    if (code === 'not_captured') throw conflict('illegal_transition', `payment for order ${orderId} is not captured at the provider`);
-    throw providerRefused(answer);
-  }
-  await db.paymentRefund.update({ where: { orderId_refundKey: { orderId, refundKey } }, data: { pspRefundId: answer.body.refundId } });
-  const updated = answer.body.payment ? await applyProviderTruth(db, orderId, answer.body.payment) : (await findPayment(db, orderId))!;
-  return { ...toView(updated), refund: { refundKey, amountMinor: refund.amountMinor, pspRefundId: answer.body.refundId ?? null } };
-}
-
 export async function getPayment(db: Db, orderId: string): Promise<PaymentView> {
   const payment = await findPayment(db, orderId);
   if (!payment) throw notFound(`no payment for order ${orderId}`);
@@ -209,48 +176,9 @@ export async function listPayments(db: Db, since: Date): Promise<PaymentView[]> 
   return payments.map(toView);
 }
 
-type RefundView = { refundKey: string; amountMinor: number; pspRefundId: string | null };
-
 /**
- * Records the refund and adds it to refunded_minor under the payment's row lock,
- * refusing it if it would take the refunds past the capture. Concurrent refunds
- * queue on the lock, so together they can never overshoot. A refund key already
- * recorded is not reserved twice.
- */
-async function reserveRefund(db: Db, input: RefundInput): Promise<{ amountMinor: number; pspRefundId: string | null }> {
-  const { orderId, refundKey, amountMinor } = input;
-  return inTransaction(db, async (tx) => {
-    const [row] = await tx.$queryRaw<{ status: PaymentStatus; capturedMinor: number; refundedMinor: number }[]>`
-      SELECT status::text AS status, captured_minor AS "capturedMinor", refunded_minor AS "refundedMinor"
-        FROM payments_payments WHERE order_id = ${orderId} FOR UPDATE`;
-    if (!row) throw notFound(`no payment for order ${orderId}`);
-    const earlier = await tx.paymentRefund.findUnique({ where: { orderId_refundKey: { orderId, refundKey } } });
-    if (earlier) return { amountMinor: earlier.amountMinor, pspRefundId: earlier.pspRefundId };
-    if (row.status !== 'CAPTURED' && row.status !== 'REFUNDED') {
-      throw conflict('illegal_transition', `cannot refund a ${row.status.toLowerCase()} payment`, { status: row.status });
-    }
-    if (row.refundedMinor + amountMinor > row.capturedMinor) throw refundExceedsCaptured(orderId, amountMinor, row);
-    await tx.paymentRefund.create({ data: { orderId, refundKey, amountMinor, reason: input.reason } });
-    await tx.$executeRaw`
-      UPDATE payments_payments SET refunded_minor = refunded_minor + ${amountMinor}, updated_at = now() WHERE order_id = ${orderId}`;
-    return { amountMinor, pspRefundId: null };
-  });
-}
-
-/** Undoes a reservation the provider refused. */
-async function releaseRefund(db: Db, orderId: string, refundKey: string, amountMinor: number): Promise<void> {
-  await inTransaction(db, async (tx) => {
-    const removed = await tx.paymentRefund.deleteMany({ where: { orderId, refundKey, pspRefundId: null } });
-    if (removed.count === 1) {
-      await tx.$executeRaw`
-        UPDATE payments_payments SET refunded_minor = refunded_minor - ${amountMinor}, updated_at = now() WHERE order_id = ${orderId}`;
-    }
-  });
-}
-
-/**
- * Writes the provider's view of a payment into our row, only ever forward. Our
- * refunded amount also counts refunds still at the provider, so it never shrinks.
+ * Writes the provider's view of a payment into our row, only ever forward. Refunded
+ * amounts are ours to keep (refunds.ts): they include refunds paid outside the provider.
  */
 async function applyProviderTruth(db: Db, orderId: string, truth: PspPaymentBody): Promise<Payment> {
   const status = FROM_PSP[truth.status];
@@ -261,8 +189,7 @@ async function applyProviderTruth(db: Db, orderId: string, truth: PspPaymentBody
     if ((row.status === 'VOIDED' || row.status === 'DECLINED') && status !== row.status) return;
     await tx.$executeRaw`
       UPDATE payments_payments
-         SET status = ${status}::"PaymentStatus", captured_minor = ${truth.capturedMinor},
-             refunded_minor = GREATEST(refunded_minor, ${truth.refundedMinor}), decline_code = ${truth.declineCode ?? null},
+         SET status = ${status}::"PaymentStatus", captured_minor = ${truth.capturedMinor}, decline_code = ${truth.declineCode ?? null},
              updated_at = now()
        WHERE order_id = ${orderId}`;
   });
@@ -270,7 +197,7 @@ async function applyProviderTruth(db: Db, orderId: string, truth: PspPaymentBody
 }
 
 /** Our record, brought up to date from the provider. */
-async function refresh(db: Db, psp: PspClient, payment: Payment): Promise<Payment> {
+export async function refresh(db: Db, psp: PspClient, payment: Payment): Promise<Payment> {
   if (payment.pspPaymentId === null) return payment;
   const answer = await psp.get(payment.pspPaymentId);
   if (answer.status !== 200) throw providerRefused(answer);
@@ -294,7 +221,7 @@ async function answerForExisting(db: Db, psp: PspClient, payment: Payment): Prom
   return toView(payment);
 }
 
-function findPayment(db: Db, orderId: string): Promise<Payment | null> {
+export function findPayment(db: Db, orderId: string): Promise<Payment | null> {
   return db.payment.findUnique({ where: { orderId } });
 }
 
@@ -308,12 +235,6 @@ function alreadyCaptured(orderId: string): HttpError {
   return conflict('already_captured', `payment for order ${orderId} is already captured`);
 }
 
-function refundExceedsCaptured(orderId: string, amountMinor: number, row?: { capturedMinor: number; refundedMinor: number }): HttpError {
-  return conflict('refund_exceeds_captured', `refunding ${amountMinor} for order ${orderId} would exceed the captured amount`, {
-    ...(row ? { capturedMinor: row.capturedMinor, refundedMinor: row.refundedMinor } : {}),
-  });
-}
-
 function authorizeRefused(answer: PspAnswer): HttpError {
   if (answer.status === 400 && answer.body.error?.field?.startsWith('card')) {
     return invalidRequest(answer.body.error.message, 'paymentMethod.number');
@@ -322,7 +243,7 @@ function authorizeRefused(answer: PspAnswer): HttpError {
 }
 
 /** A provider 4xx we have no rule for: a bug or a mismatch, not worth retrying. */
-function providerRefused(answer: PspAnswer): HttpError {
+export function providerRefused(answer: Pick<PspAnswer<unknown>, 'status' | 'body'>): HttpError {
   const code = answer.body.error?.code ?? 'unknown';
   return conflict('psp_rejected', `payment provider refused the request (${answer.status} ${code})`, {
     pspStatus: answer.status,
@@ -339,6 +260,8 @@ function toView(payment: Payment) {
     amountMinor: payment.amountMinor,
     capturedMinor: payment.capturedMinor,
     refundedMinor: payment.refundedMinor,
+    refundPendingMinor: payment.refundPendingMinor,
+    refundableMinor: payment.capturedMinor - payment.refundedMinor - payment.refundPendingMinor,
     currency: payment.currency,
     declineCode: payment.declineCode,
     pspPaymentId: payment.pspPaymentId,

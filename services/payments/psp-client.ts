@@ -1,5 +1,5 @@
 // How payments talks to the payment provider: JSON over HTTP, one idempotency
-// key per order and operation, and a deadline. Whatever makes the answer unknown
+// key per order and operation (per refund attempt for refunds), and a deadline. Whatever makes the answer unknown
 // or unusable — network error, timeout, 5xx, 429 — is a retryable 503
 // psp_unavailable; the provider's 2xx and 4xx answers go back to the caller.
 import { unavailable } from '../../lib/http-errors.ts';
@@ -8,9 +8,9 @@ export const DEFAULT_PSP_TIMEOUT_MS = 10_000;
 
 export type PspPaymentStatus = 'PENDING' | 'AUTHORIZED' | 'DECLINED' | 'CAPTURE_PENDING' | 'CAPTURED' | 'VOIDED' | 'REFUNDED';
 
-export interface PspAnswer {
+export interface PspAnswer<Body = PspPaymentBody> {
   status: number;
-  body: PspPaymentBody & PspRefundBody & PspErrorBody;
+  body: Body & PspErrorBody;
 }
 
 /** The provider's truth about a payment (GET /v1/payments/:id and most answers). */
@@ -23,9 +23,16 @@ export interface PspPaymentBody {
   refundedMinor: number;
 }
 
+export type PspRefundStatus = 'PENDING' | 'SUCCEEDED' | 'FAILED';
+
+/** The provider's truth about a refund (POST /v1/payments/:id/refunds, GET /v1/refunds/:id). */
 export interface PspRefundBody {
-  refundId?: string;
-  payment?: PspPaymentBody;
+  refundId: string;
+  paymentId: string;
+  reference: string;
+  status: PspRefundStatus;
+  amountMinor: number;
+  failureReason: string | null;
 }
 
 export interface PspErrorBody {
@@ -36,15 +43,17 @@ export interface PspClient {
   authorize(orderId: string, request: { amountMinor: number; currency: string; cardNumber: string }): Promise<PspAnswer>;
   capture(orderId: string, pspPaymentId: string, amountMinor: number): Promise<PspAnswer>;
   void(orderId: string, pspPaymentId: string): Promise<PspAnswer>;
-  refund(orderId: string, refundKey: string, pspPaymentId: string, amountMinor: number): Promise<PspAnswer>;
+  /** One provider refund per attempt: key `refund:<refundId>:<attempt>`, reference = our refund id. */
+  refund(refundId: string, attempt: number, pspPaymentId: string, amountMinor: number): Promise<PspAnswer<PspRefundBody>>;
   /** Reads the provider's truth afresh (no idempotency key: a read). */
   get(pspPaymentId: string): Promise<PspAnswer>;
+  getRefund(pspRefundId: string): Promise<PspAnswer<PspRefundBody>>;
 }
 
 export function createPspClient(baseUrl: string, options: { timeoutMs?: number } = {}): PspClient {
   const timeoutMs = options.timeoutMs ?? DEFAULT_PSP_TIMEOUT_MS;
 
-  async function call(method: 'GET' | 'POST', path: string, idempotencyKey?: string, body?: unknown): Promise<PspAnswer> {
+  async function call<Body = PspPaymentBody>(method: 'GET' | 'POST', path: string, idempotencyKey?: string, body?: unknown): Promise<PspAnswer<Body>> {
     let response: Response;
     let text: string;
     try {
@@ -75,8 +84,9 @@ export function createPspClient(baseUrl: string, options: { timeoutMs?: number }
       call('POST', '/v1/payments', `authorize:${orderId}`, { amountMinor, currency, reference: orderId, card: { number: cardNumber } }),
     capture: (orderId, pspPaymentId, amountMinor) => call('POST', payment(pspPaymentId, '/capture'), `capture:${orderId}`, { amountMinor }),
     void: (orderId, pspPaymentId) => call('POST', payment(pspPaymentId, '/void'), `void:${orderId}`, {}),
-    refund: (orderId, refundKey, pspPaymentId, amountMinor) =>
-      call('POST', payment(pspPaymentId, '/refunds'), `refund:${orderId}:${refundKey}`, { amountMinor }),
+    refund: (refundId, attempt, pspPaymentId, amountMinor) =>
+      call<PspRefundBody>('POST', payment(pspPaymentId, '/refunds'), `refund:${refundId}:${attempt}`, { amountMinor, reference: refundId }),
     get: (pspPaymentId) => call('GET', payment(pspPaymentId)),
+    getRefund: (pspRefundId) => call<PspRefundBody>('GET', `/v1/refunds/${encodeURIComponent(pspRefundId)}`),
   };
 }

@@ -2,7 +2,6 @@ import { z } from 'zod';
 import type { Db } from '../../lib/db.ts';
 import { parse, parseBody } from '../../lib/http-errors.ts';
 import type { ServiceRouter } from '../common/app.ts';
-import { IDEMPOTENCY_HEADER } from '../common/idempotency.ts';
 import { accepted, ok, type Reply } from '../common/reply.ts';
 import { currency, id, minorAmount, positiveAmount } from '../common/schemas.ts';
 import {
@@ -12,11 +11,11 @@ import {
   getPayment,
   isPending,
   listPayments,
-  refundPayment,
   syncPayment,
   voidPayment,
 } from './payments.ts';
 import type { PspClient } from './psp-client.ts';
+import { getRefund, recordManualRefund, requestRefund, retryRefund, syncRefund } from './refunds.ts';
 
 const authorizeSchema = z.object({
   orderId: id,
@@ -24,8 +23,10 @@ const authorizeSchema = z.object({
   currency,
   paymentMethod: z.object({ type: z.literal('card'), number: z.string().regex(/^\d{12,19}$/, 'must be 12 to 19 digits') }),
 });
-const refundSchema = z.object({ amountMinor: positiveAmount, reason: z.string().trim().min(1).max(500) });
+const refundSchema = z.object({ refundId: id, amountMinor: positiveAmount, reason: z.string().trim().min(1).max(500) });
+const manualRefundSchema = z.object({ reference: id, by: id });
 const orderParams = z.object({ orderId: id });
+const refundParams = z.object({ refundId: id });
 const listQuery = z.object({ updatedSince: z.iso.datetime({ offset: true }).transform((value) => new Date(value)) });
 
 /** 202 while the provider has yet to decide, 200 once the outcome is known. */
@@ -33,18 +34,24 @@ const answer = (payment: PaymentView): Reply => (isPending(payment.status) ? acc
 
 export function paymentRoutes(db: Db, psp: PspClient) {
   const orderId = (params: unknown) => parse(orderParams, params).orderId;
+  const refundId = (params: unknown) => parse(refundParams, params).refundId;
   return (r: ServiceRouter) => {
     r.post('/payments/authorize', async (req) => answer(await authorizePayment(db, psp, parseBody(authorizeSchema, req.body))));
     r.postRepeatable('/payments/:orderId/sync', async (req) => ok(await syncPayment(db, psp, orderId(req.params))));
     r.post('/payments/:orderId/capture', async (req) => answer(await capturePayment(db, psp, orderId(req.params))));
     r.post('/payments/:orderId/void', async (req) => ok(await voidPayment(db, psp, orderId(req.params))));
-    r.post('/payments/:orderId/refund', async (req) => {
-      const { amountMinor, reason } = parseBody(refundSchema, req.body);
-      // the idempotency middleware has made sure the key is there
-      const refundKey = req.get(IDEMPOTENCY_HEADER)!.trim();
-      return ok(await refundPayment(db, psp, { orderId: orderId(req.params), refundKey, amountMinor, reason }));
-    });
     r.get('/payments/:orderId', async (req) => ok(await getPayment(db, orderId(req.params))));
     r.get('/payments', async (req) => ok(await listPayments(db, parse(listQuery, req.query).updatedSince)));
+
+    r.post('/payments/:orderId/refunds', async (req) => {
+      const { created, refund } = await requestRefund(db, psp, { orderId: orderId(req.params), ...parseBody(refundSchema, req.body) });
+      return created ? accepted(refund) : ok(refund);
+    });
+    r.postRepeatable('/payments/refunds/:refundId/sync', async (req) => ok(await syncRefund(db, psp, refundId(req.params))));
+    r.post('/payments/refunds/:refundId/retry', async (req) => accepted(await retryRefund(db, psp, refundId(req.params))));
+    r.post('/payments/refunds/:refundId/record-manual', async (req) =>
+      ok(await recordManualRefund(db, refundId(req.params), parseBody(manualRefundSchema, req.body))),
+    );
+    r.get('/payments/refunds/:refundId', async (req) => ok(await getRefund(db, refundId(req.params))));
   };
 }

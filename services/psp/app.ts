@@ -1,5 +1,5 @@
 // The payment-provider simulator: its HTTP API plus the background loop that
-// decides pending payments and delivers webhooks. `close()` stops the loop
+// decides pending payments and refunds and delivers webhooks. `close()` stops the loop
 // (the caller closes the HTTP server and the database client).
 import type { Express } from 'express';
 import type { Db } from '../../lib/db.ts';
@@ -7,6 +7,7 @@ import { createServiceApp, type ServiceAppOptions } from '../common/app.ts';
 import { Chaos, DEFAULT_CHAOS, type ChaosSettings } from './chaos.ts';
 import { DEFAULT_TIMEOUT_CARD_MS, decideDuePayments } from './payments.ts';
 import { startPoller } from './poller.ts';
+import { decideDueRefunds } from './refunds.ts';
 import { pspRoutes } from './routes.ts';
 import { DEFAULT_DELIVERY_OPTIONS, type DeliveryOptions, deliverDueEvents } from './webhooks.ts';
 
@@ -37,6 +38,7 @@ export function createPspApp(db: Db, options: PspAppOptions = {}): PspApp {
   const poller = startPoller(
     {
       decisions: () => decideDuePayments(db, chaos.current),
+      refunds: () => decideDueRefunds(db, chaos.current),
       deliveries: (signal) => deliverDueEvents(db, chaos.current, delivery, signal),
     },
     options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,

@@ -1,6 +1,6 @@
 // Run-time chaos knobs (README "psp", PUT/GET/DELETE /v1/chaos): how a real
 // provider misbehaves — slow decisions, late, duplicated, reordered or lost
-// webhooks, a payment that cannot be stopped. Kept in memory per PSP instance,
+// webhooks, a payment that cannot be stopped, refunds it refuses. Kept in memory per PSP instance,
 // like the fault injection every service has.
 import { z } from 'zod';
 import { DEFAULT_WEBHOOK_SECRET } from './signature.ts';
@@ -23,6 +23,8 @@ export const chaosSchema = z.strictObject({
   paidAfterTimeout: z.boolean().optional(),
   /** How late a "late" decision comes (paidAfterTimeout, card 4000000000000259). */
   lateDecisionMs: ms.optional(),
+  /** Every refund fails when decided (failureReason 'refund_rejected'). */
+  rejectRefunds: z.boolean().optional(),
   /** The webhook signing secret. */
   secret: z.string().min(1).max(200).optional(),
 });
@@ -37,6 +39,7 @@ export const DEFAULT_CHAOS: ChaosSettings = {
   dropRate: 0,
   paidAfterTimeout: false,
   lateDecisionMs: 60_000,
+  rejectRefunds: false,
   secret: DEFAULT_WEBHOOK_SECRET,
 };
 

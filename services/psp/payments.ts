@@ -3,7 +3,7 @@
 // the decision later. Every change happens under a row lock, together with its
 // psp_transactions row (money movements) and its webhook event, so a payment is
 // captured at most once and refunds never exceed the capture, whatever the
-// callers do. Ids are random, as a real provider's would be.
+// callers do. Refunds live in refunds.ts. Ids are random, as a real provider's would be.
 import type { Db } from '../../lib/db.ts';
 import { HttpError, conflict, invalidRequest, notFound, notYet } from '../../lib/http-errors.ts';
 import { Prisma, type PspPayment, type PspPaymentStatus, type PspTransaction } from '../../generated/prisma/client.ts';
@@ -26,7 +26,7 @@ export interface AuthorizeRequest {
   card: { number: string };
 }
 
-interface LockedPayment {
+export interface LockedPayment {
   id: string;
   merchantReference: string;
   status: PspPaymentStatus;
@@ -36,11 +36,13 @@ interface LockedPayment {
   captureMinor: number | null;
   capturedMinor: number;
   refundedMinor: number;
+  refundPendingMinor: number;
 }
 
 const PAYMENT_COLUMNS = Prisma.sql`
   id, merchant_reference AS "merchantReference", status::text AS status, amount_minor AS "amountMinor", currency,
-  decline_code AS "declineCode", capture_minor AS "captureMinor", captured_minor AS "capturedMinor", refunded_minor AS "refundedMinor"`;
+  decline_code AS "declineCode", capture_minor AS "captureMinor", captured_minor AS "capturedMinor", refunded_minor AS "refundedMinor",
+  refund_pending_minor AS "refundPendingMinor"`;
 
 export async function createPayment(db: Db, request: AuthorizeRequest, timeoutCardMs: number, chaos: ChaosSettings) {
   const behaviour = cardBehaviour(request.card.number);
@@ -106,30 +108,6 @@ export async function voidPayment(db: Db, id: string, chaos: ChaosSettings) {
   return getPayment(db, id);
 }
 
-export async function refundPayment(db: Db, id: string, amountMinor: number, chaos: ChaosSettings) {
-  const refundId = await inTransaction(db, async (tx) => {
-    const payment = await lockPayment(tx, id);
-    if (payment.status !== 'CAPTURED' && payment.status !== 'REFUNDED') {
-      throw conflict('not_captured', `cannot refund a ${payment.status.toLowerCase()} payment`, { status: payment.status });
-    }
-    const refundable = payment.capturedMinor - payment.refundedMinor;
-    if (amountMinor > refundable) {
-      throw conflict('refund_exceeds_captured', `cannot refund ${amountMinor}, only ${refundable} of the capture is left`, {
-        capturedMinor: payment.capturedMinor,
-        refundedMinor: payment.refundedMinor,
-      });
-    }
-    const refundedMinor = payment.refundedMinor + amountMinor;
-    const status: PspPaymentStatus = refundedMinor === payment.capturedMinor ? 'REFUNDED' : 'CAPTURED';
-    await tx.$executeRaw`
-      UPDATE psp_payments SET refunded_minor = ${refundedMinor}, status = ${status}::"PspPaymentStatus", updated_at = now() WHERE id = ${id}`;
-    const transactionId = await recordTransaction(tx, id, 'REFUND', amountMinor);
-    await recordEvent(tx, { ...payment, status }, 'payment.refunded', amountMinor, chaos.deliveryDelayMs);
-    return transactionId;
-  });
-  return { refundId, status: 'SUCCEEDED' as const, amountMinor, payment: await getPayment(db, id) };
-}
-
 /**
  * Decides the pending authorizations and captures that are due. Rows are claimed
  * with SKIP LOCKED, so several PSP instances share the work without deciding twice,
@@ -187,13 +165,13 @@ export async function findPayments(db: Db, reference: string) {
   return payments.map(toView);
 }
 
-async function lockPayment(tx: Tx, id: string): Promise<LockedPayment> {
+export async function lockPayment(tx: Tx, id: string): Promise<LockedPayment> {
   const [row] = await tx.$queryRaw<LockedPayment[]>`SELECT ${PAYMENT_COLUMNS} FROM psp_payments WHERE id = ${id} FOR UPDATE`;
   if (!row) throw notFound(`no payment ${id}`);
   return row;
 }
 
-async function recordTransaction(tx: Tx, paymentId: string, type: PspTransaction['type'], amountMinor: number): Promise<string> {
+export async function recordTransaction(tx: Tx, paymentId: string, type: PspTransaction['type'], amountMinor: number): Promise<string> {
   const id = newId('txn');
   await tx.pspTransaction.create({ data: { id, paymentId, type, amountMinor } });
   return id;
@@ -209,6 +187,7 @@ function toView(payment: PspPayment & { transactions: PspTransaction[] }) {
     amountMinor: payment.amountMinor,
     capturedMinor: payment.capturedMinor,
     refundedMinor: payment.refundedMinor,
+    refundPendingMinor: payment.refundPendingMinor,
     currency: payment.currency,
     cardLast4: payment.cardLast4,
     transactions: payment.transactions.map((t) => ({

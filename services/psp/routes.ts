@@ -1,11 +1,13 @@
 import { z } from 'zod';
 import type { Db } from '../../lib/db.ts';
 import { invalidRequest, parse, parseBody } from '../../lib/http-errors.ts';
+import { IDEMPOTENCY_HEADER } from '../common/idempotency.ts';
 import type { ServiceRouter } from '../common/app.ts';
-import { accepted, created, ok } from '../common/reply.ts';
+import { accepted, ok } from '../common/reply.ts';
 import { currency, id, minorAmount, positiveAmount } from '../common/schemas.ts';
 import { type Chaos, chaosSchema } from './chaos.ts';
-import { capturePayment, createPayment, findPayments, getPayment, refundPayment, voidPayment } from './payments.ts';
+import { capturePayment, createPayment, findPayments, getPayment, voidPayment } from './payments.ts';
+import { getRefund, requestRefund } from './refunds.ts';
 import { settlementReport } from './settlements.ts';
 import { getWebhookEndpoint, setWebhookEndpoint } from './webhooks.ts';
 
@@ -16,7 +18,8 @@ const authorizeSchema = z.object({
   card: z.object({ number: z.string().regex(/^\d{12,19}$/, 'must be 12 to 19 digits') }),
 });
 const captureSchema = z.object({ amountMinor: minorAmount });
-const refundSchema = z.object({ amountMinor: positiveAmount });
+const refundSchema = z.object({ amountMinor: positiveAmount, reference: id });
+const refundParams = z.object({ refundId: id });
 const paymentParams = z.object({ id });
 const listQuery = z.object({ reference: id });
 const instant = z.iso.datetime({ offset: true }).transform((value) => new Date(value));
@@ -36,9 +39,13 @@ export function pspRoutes(db: Db, options: { timeoutCardMs: number; chaos: Chaos
     });
     r.post('/v1/payments/:id/void', async (req) => ok(await voidPayment(db, parse(paymentParams, req.params).id, chaos.current)));
     r.post('/v1/payments/:id/refunds', async (req) => {
-      const { amountMinor } = parseBody(refundSchema, req.body);
-      return created(await refundPayment(db, parse(paymentParams, req.params).id, amountMinor, chaos.current));
+      const request = parseBody(refundSchema, req.body);
+      // the idempotency middleware has made sure the key is there
+      const requestKey = req.get(IDEMPOTENCY_HEADER)!.trim();
+      const refund = await requestRefund(db, parse(paymentParams, req.params).id, request, requestKey, chaos.current);
+      return refund.created ? accepted(refund.refund) : ok(refund.refund);
     });
+    r.get('/v1/refunds/:refundId', async (req) => ok(await getRefund(db, parse(refundParams, req.params).refundId)));
     r.get('/v1/payments/:id', async (req) => ok(await getPayment(db, parse(paymentParams, req.params).id)));
     r.get('/v1/payments', async (req) => ok(await findPayments(db, parse(listQuery, req.query).reference)));
 

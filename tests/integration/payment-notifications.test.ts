@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { signatureHeader } from '../../api/webhook-signature.ts';
-import { checkoutWorkflowId, orderIdFor, type CheckoutInput, type CheckoutTiming } from '../../shared/checkout.ts';
+import { checkoutWorkflowId, orderIdFor, refundRequestIdFor, type CheckoutInput, type CheckoutTiming } from '../../shared/checkout.ts';
+import { refundWorkflowId, type RefundState } from '../../shared/refunds.ts';
 import { CHECKOUT_TASK_QUEUE } from '../../shared/task-queues.ts';
 import { CARDS, getCheckout, postCheckout, snapshot, waitForOutcome } from '../support/checkout-client.ts';
 import { startTestStack, TEST_WEBHOOK_SECRET, type TestStack } from '../support/stack.ts';
@@ -233,7 +234,7 @@ test('paid after our deadline: the void is refused, the late approval is capture
   }
 });
 
-test('paid after our deadline with the stock released meanwhile: the capture is refunded and the order cancelled', async () => {
+test('paid after our deadline with the stock released meanwhile: a Refund workflow gives the capture back and the order is cancelled', async () => {
   await chaos({ paidAfterTimeout: true, lateDecisionMs: 6_000 });
   try {
     const key = 'it-paid-late-no-stock-1';
@@ -257,6 +258,18 @@ test('paid after our deadline with the stock released meanwhile: the capture is 
 
     assert.equal(outcome.status, 'CANCELLED', JSON.stringify(outcome));
     assert.match(outcome.result.cancelReason, /refunded/);
+    // the money went back through a Refund workflow, the checkout's child
+    const refundId = refundWorkflowId(refundRequestIdFor(key));
+    assert.deepEqual(outcome.result.refund, { workflowId: refundId, status: 'SUCCEEDED', amountMinor: 1999, failure: null });
+    const refund = await stack.client.workflow.getHandle(refundId).describe();
+    assert.equal(refund.type, 'refund');
+    assert.equal(refund.parentExecution?.workflowId, handle.workflowId);
+    const refundResult: RefundState = await stack.client.workflow.getHandle(refundId).result();
+    assert.equal(refundResult.requestedBy, 'checkout');
+    assert.deepEqual(refundResult.approval, { decision: 'not_required', by: 'checkout', reason: outcome.result.cancelReason });
+    const recorded = await fetch(`${stack.serviceUrls.payments}/payments/refunds/${encodeURIComponent(refundId)}`);
+    assert.equal(recorded.status, 200);
+    assert.equal(((await recorded.json()) as { status: string }).status, 'SUCCEEDED');
     const money = await assertNoMoneyLost(orderId);
     assert.equal(money.captures, 1);
     assert.equal(money.refundedMinor, money.capturedMinor);

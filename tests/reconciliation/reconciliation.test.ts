@@ -13,6 +13,8 @@ import { checkoutStateQuery, checkoutWorkflowId, orderIdFor, type CheckoutInput 
 import { paymentEventSignal } from '../../shared/payments.ts';
 import { mismatchWorkflowId, RECONCILIATION_SCHEDULE_ID } from '../../shared/reconciliation.ts';
 import { CHECKOUT_TASK_QUEUE } from '../../shared/task-queues.ts';
+import { refundWorkflowId, type RefundState } from '../../shared/refunds.ts';
+import { reconciliationRefundRequestId } from '../../workflows/mismatch-resolution.ts';
 import type { ReconciliationOptions, ReconciliationReport } from '../../workflows/reconciliation.ts';
 import { startTestStack, type TestStack } from '../support/stack.ts';
 
@@ -104,6 +106,12 @@ async function api(method: string, path: string, body?: unknown) {
   return { status: res.status, body: (await res.json()) as any };
 }
 
+/** The Refund workflow a mismatch's refund ran in, and its result. */
+async function refundOf(mismatchId: string) {
+  const handle = stack.client.workflow.getHandle(refundWorkflowId(reconciliationRefundRequestId(mismatchId)));
+  return { description: await handle.describe(), result: (await handle.result()) as RefundState };
+}
+
 async function resolutionOf(mismatchId: string) {
   return stack.client.workflow.getHandle(mismatchWorkflowId(mismatchId)).result();
 }
@@ -162,6 +170,13 @@ test('every seeded mismatch is found: a refund for the cancelled order, the rest
   assert.equal(await refundsOf('psp_rc_cancelled'), 1);
   const refunded = await db.pspPayment.findUniqueOrThrow({ where: { id: 'psp_rc_cancelled' } });
   assert.equal(refunded.refundedMinor, 2500);
+  // through a Refund workflow, the run's child, approved by the reconciliation itself
+  const refund = await refundOf(CASE.cancelled);
+  assert.equal(refund.description.type, 'refund');
+  assert.match(refund.description.parentExecution?.workflowId ?? '', /^reconciliation-test-/);
+  assert.equal(refund.result.status, 'SUCCEEDED');
+  assert.equal(refund.result.amountMinor, 2500);
+  assert.deepEqual(refund.result.approval, { decision: 'not_required', by: 'reconciliation', reason: 'captured 2500 still held for cancelled order order-rc-cancelled' });
   // each flagged mismatch waits in its own workflow for an operator
   for (const id of [CASE.closedCheckout, CASE.amount, CASE.ghost]) {
     const description = await stack.client.workflow.getHandle(mismatchWorkflowId(id)).describe();
@@ -176,13 +191,13 @@ test('running the same period again changes nothing: same records, no second ref
   assert.equal(report.newMismatches, 0);
   assert.equal(report.autoResolved, 0);
   assert.deepEqual(await moneyAndReport(), before);
-  // one execution per flagged mismatch, ever (visibility may lag a moment behind)
-  for (const id of [CASE.closedCheckout, CASE.amount, CASE.ghost]) {
+  // one execution per flagged mismatch and per refund, ever (visibility may lag a moment behind)
+  for (const workflowId of [...[CASE.closedCheckout, CASE.amount, CASE.ghost].map(mismatchWorkflowId), refundWorkflowId(reconciliationRefundRequestId(CASE.cancelled))]) {
     const runs = await waitFor(async () => {
-      const { count } = await stack.client.workflow.count(`WorkflowId = '${mismatchWorkflowId(id)}'`);
+      const { count } = await stack.client.workflow.count(`WorkflowId = '${workflowId}'`);
       return count > 0 ? count : null;
     });
-    assert.equal(runs, 1, id);
+    assert.equal(runs, 1, workflowId);
   }
 });
 
@@ -235,9 +250,19 @@ test('an operator refunds the money of the closed checkout and the unknown captu
     assert.equal(res.status, 202, JSON.stringify(res.body));
     assert.equal((await resolutionOf(id)).status, 'RESOLVED');
   }
-  // through our payments service for our order's payment, at the provider for the unknown one
+  // a Refund workflow for our order's payment (approved by the operator), at the provider for the unknown one
   assert.equal(await refundsOf('psp_rc_closed'), 1);
   assert.equal(await refundsOf('psp_rc_ghost'), 1);
+  const closed = await refundOf(CASE.closedCheckout);
+  assert.equal(closed.description.parentExecution?.workflowId, mismatchWorkflowId(CASE.closedCheckout));
+  assert.equal(closed.result.status, 'SUCCEEDED');
+  assert.equal(closed.result.amountMinor, 3000);
+  assert.deepEqual(closed.result.approval, { decision: 'not_required', by: 'bob@ops', reason: 'no order to fulfil' });
+  await assert.rejects(
+    stack.client.workflow.getHandle(refundWorkflowId(reconciliationRefundRequestId(CASE.ghost))).describe(),
+    WorkflowNotFoundError,
+    'no payment of ours: no Refund workflow',
+  );
   const ghost = await db.pspPayment.findUniqueOrThrow({ where: { id: 'psp_rc_ghost' } });
   assert.equal(ghost.refundedMinor, 1800);
   const open = await api('GET', '/reconciliation/mismatches?status=OPEN');

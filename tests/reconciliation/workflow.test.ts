@@ -8,11 +8,14 @@ import { after, before, test } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { ReconciliationActivities } from '../../activities/reconciliation.ts';
+import { refundChildActivities, type RefundChildActivities } from '../../activities/refund-child.ts';
 import { mismatchStateQuery, mismatchWorkflowId, resolveMismatchSignal, type MismatchStatus } from '../../shared/reconciliation.ts';
-import { CHECKOUT_WORKFLOWS_PATH } from '../../workers/checkout-worker.ts';
+import { refundWorkflowId, type RefundInput } from '../../shared/refunds.ts';
+import { reconciliationRefundRequestId } from '../../workflows/mismatch-resolution.ts';
 import type { ReconciliationReport } from '../../workflows/reconciliation.ts';
 import type { ReferenceFacts } from '../../workflows/reconciliation-rules.ts';
-import { startTestServer } from '../support/checkout-harness.ts';
+import { refundState, startTestServer, WORKFLOWS_WITH_FAKE_REFUND_PATH } from '../support/checkout-harness.ts';
+import type { FakeRefundActivities } from '../fixtures/workflows/fake-refund.ts';
 import { readHistoryFile, writeHistoryFile } from '../support/histories.ts';
 
 // Histories of finished runs, replayed against the current code so that an unversioned change
@@ -26,7 +29,7 @@ let workflowBundle: WorkflowBundle;
 before(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   env = await startTestServer();
-  workflowBundle = await bundleWorkflowCode({ workflowsPath: CHECKOUT_WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+  workflowBundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_WITH_FAKE_REFUND_PATH, logger: new DefaultLogger('WARN') });
 });
 after(async () => {
   await env?.teardown();
@@ -46,11 +49,15 @@ function captured(key: string, orderStatus: 'AWAITING_PAYMENT' | 'PAID' | 'CANCE
   };
 }
 
-/** Our reconciliation tables and the provider's refunds, in memory. */
+/** Our reconciliation tables, the stand-in Refund workflow and the provider's refunds, in memory. */
 function fakeRecords(facts: ReferenceFacts[]) {
   const rows = new Map<string, { runId: string; status: MismatchStatus; action?: string; by?: string; details: Record<string, unknown> }>();
-  const refunds: string[] = [];
-  const activities: ReconciliationActivities = {
+  /** What each Refund workflow was asked for, in order. */
+  const refunds: RefundInput[] = [];
+  /** Refunds made straight at the provider (money no payment of ours stands for). */
+  const providerRefunds: { idempotencyKey: string; pspPaymentId: string; amountMinor: number; reference: string }[] = [];
+  const refundChecks = new Map<string, number>();
+  const activities: ReconciliationActivities & RefundChildActivities & FakeRefundActivities = {
     collectReconciliationFacts: async () => facts,
     recordRunStarted: async () => {},
     recordMismatches: async ({ runId, mismatches }) =>
@@ -68,16 +75,41 @@ function fakeRecords(facts: ReferenceFacts[]) {
       Object.assign(rows.get(id)!.details, details);
     },
     getOrderStatus: async () => 'AWAITING_PAYMENT',
-    refundHeld: async ({ mismatchId }) => {
-      refunds.push(mismatchId);
-      return { refundedMinor: 1000, heldMinor: 0 };
+    // the facts stand still: what was held is still "held", so asking again must be stopped by the refund's id
+    readRefundTarget: async ({ reference, pspPaymentId }) => {
+      const fact = facts.find((f) => f.reference === reference)!;
+      const at = fact.providerPayments.find((p) => p.id === pspPaymentId)!;
+      return { heldMinor: at.capturedMinor - at.refundedMinor, currency: at.currency, ours: fact.payment?.pspPaymentId === pspPaymentId };
+    },
+    startProviderRefund: async (request) => {
+      if (!providerRefunds.some((r) => r.idempotencyKey === request.idempotencyKey)) providerRefunds.push(request);
+      return { refundId: `re_${request.idempotencyKey}`, status: 'PENDING', amountMinor: request.amountMinor, failureReason: null };
+    },
+    readProviderRefund: async ({ refundId }) => {
+      const checks = (refundChecks.get(refundId) ?? 0) + 1;
+      refundChecks.set(refundId, checks);
+      return { refundId, status: checks < 2 ? 'PENDING' : 'SUCCEEDED', amountMinor: 0, failureReason: null };
+    },
+    readRefundWorkflow: refundChildActivities().readRefundWorkflow,
+    fakeRefund: async (input) => {
+      refunds.push(input);
+      return refundState(input, input.amount === 'full' ? 1000 : input.amount, 'SUCCEEDED');
     },
   };
-  return { activities, rows, refunds };
+  return { activities, rows, refunds, providerRefunds };
+}
+
+/**
+ * A workflow's result, waited for without letting the test server skip time: with operator
+ * workflows idle, the next thing it would skip to is their (default, ten-year) execution timeout.
+ */
+async function finished<T>(handle: { describe(): Promise<{ status: { name: string } }>; result(): Promise<T> }): Promise<T> {
+  while ((await handle.describe()).status.name === 'RUNNING') await new Promise((r) => setTimeout(r, 50));
+  return handle.result();
 }
 
 let run = 0;
-async function withWorker<T>(activities: ReconciliationActivities, fn: (taskQueue: string) => Promise<T>): Promise<T> {
+async function withWorker<T>(activities: object, fn: (taskQueue: string) => Promise<T>): Promise<T> {
   const taskQueue = `reconciliation-test-${process.pid}-${++run}`;
   const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle, activities });
   return worker.runUntil(fn(taskQueue));
@@ -91,10 +123,10 @@ test('a cancelled order\'s capture is refunded; the amount difference and the cl
     captured('w-fine', 'PAID'),
   ]);
   await withWorker(activities, async (taskQueue) => {
-    const reconcile = (n: number) =>
-      env.client.workflow.execute<() => Promise<ReconciliationReport>>('reconciliation', {
+    const reconcile = async (n: number) =>
+      finished(await env.client.workflow.start<() => Promise<ReconciliationReport>>('reconciliation', {
         taskQueue, workflowId: `reconciliation-w-${n}`, args: [PERIOD] as never,
-      });
+      }));
     const first = await reconcile(1);
     assert.deepEqual(
       Object.fromEntries(first.mismatches.map((m) => [m.id, m.outcome])),
@@ -105,7 +137,19 @@ test('a cancelled order\'s capture is refunded; the amount difference and the cl
       },
     );
     assert.equal(first.examined, 4);
-    assert.deepEqual(refunds, ['status-mismatch:order-w-cancelled:psp_w-cancelled']);
+    const cancelledRefund = reconciliationRefundRequestId('status-mismatch:order-w-cancelled:psp_w-cancelled');
+    assert.equal(cancelledRefund, 'reconciliation-status-mismatch.order-w-cancelled.psp_w-cancelled');
+    assert.deepEqual(refunds, [{
+      requestId: cancelledRefund,
+      orderId: 'order-w-cancelled',
+      amount: 1000,
+      reason: 'reconciliation: captured 1000 still held for cancelled order order-w-cancelled',
+      restock: [],
+      requestedBy: 'reconciliation',
+      preApproved: { by: 'reconciliation', reason: 'captured 1000 still held for cancelled order order-w-cancelled' },
+    }]);
+    const child = await env.client.workflow.getHandle(refundWorkflowId(cancelledRefund)).describe();
+    assert.equal(child.parentExecution?.workflowId, 'reconciliation-w-1', 'the refund is the run\'s child');
     assert.match(String(rows.get('status-mismatch:order-w-closed:psp_w-closed')!.details.needsOperator), /not running/);
 
     const second = await reconcile(2);
@@ -117,10 +161,13 @@ test('a cancelled order\'s capture is refunded; the amount difference and the cl
     const amount = env.client.workflow.getHandle(mismatchWorkflowId('amount-mismatch:order-w-amount:psp_w-amount'));
     assert.equal((await amount.query(mismatchStateQuery)).status, 'OPEN');
     await amount.signal(resolveMismatchSignal, { action: 'refund', by: 'alice', note: 'customer asked for the difference back' });
-    const result = await amount.result();
+    const result = await finished(amount);
     assert.equal(result.status, 'RESOLVED');
     assert.equal(rows.get('amount-mismatch:order-w-amount:psp_w-amount')!.status, 'RESOLVED');
-    assert.deepEqual(refunds, ['status-mismatch:order-w-cancelled:psp_w-cancelled', 'amount-mismatch:order-w-amount:psp_w-amount']);
+    assert.deepEqual(refunds.map((r) => [r.requestId, r.amount, r.preApproved]), [
+      [cancelledRefund, 1000, { by: 'reconciliation', reason: 'captured 1000 still held for cancelled order order-w-cancelled' }],
+      [reconciliationRefundRequestId('amount-mismatch:order-w-amount:psp_w-amount'), 900, { by: 'alice', reason: 'customer asked for the difference back' }],
+    ], 'the operator\'s refund gives back what the provider holds, approved by the operator');
 
     // `complete-order` on a closed checkout cannot be done: the record stays OPEN and says why
     const closed = env.client.workflow.getHandle(mismatchWorkflowId('status-mismatch:order-w-closed:psp_w-closed'));
@@ -130,7 +177,7 @@ test('a cancelled order\'s capture is refunded; the amount difference and the cl
     assert.match(String(closedRow.details.lastAttempt), /complete-order by bob failed: .*not running/);
     assert.equal((await closed.query(mismatchStateQuery)).status, 'OPEN');
     await closed.signal(resolveMismatchSignal, { action: 'accept', by: 'bob', note: 'completed by hand in the back office' });
-    assert.equal((await closed.result()).status, 'RESOLVED');
+    assert.equal((await finished(closed)).status, 'RESOLVED');
     assert.equal(closedRow.status, 'RESOLVED');
 
     if (process.env.RECORD_HISTORIES === '1') {
@@ -138,6 +185,58 @@ test('a cancelled order\'s capture is refunded; the amount difference and the cl
       await writeHistoryFile(`${HISTORIES_DIR}mismatch-resolution.json`, await closed.fetchHistory());
     }
   });
+});
+
+test('a refund already made for a mismatch is reported, not made again; one that gave nothing back leaves it to an operator', async () => {
+  const { activities, rows, refunds } = fakeRecords([captured('w-done', 'CANCELLED'), captured('w-abandoned', 'CANCELLED')]);
+  const done = 'status-mismatch:order-w-done:psp_w-done';
+  const abandoned = 'status-mismatch:order-w-abandoned:psp_w-abandoned';
+  const fakeRefund = activities.fakeRefund;
+  activities.fakeRefund = async (input) =>
+    input.requestId === reconciliationRefundRequestId(abandoned)
+      ? refundState(input, 1000, 'ABANDONED', 'abandoned by ops: paid back by bank transfer')
+      : fakeRefund(input);
+  await withWorker(activities, async (taskQueue) => {
+    // both refunds were made before this run (say, by a run that failed before recording them)
+    for (const id of [done, abandoned]) {
+      const requestId = reconciliationRefundRequestId(id);
+      await env.client.workflow.execute('refund', {
+        taskQueue, workflowId: refundWorkflowId(requestId),
+        args: [{ requestId, orderId: id.split(':')[1]!, amount: 1000, reason: 'earlier', restock: [], requestedBy: 'reconciliation' } satisfies RefundInput],
+      });
+    }
+    assert.equal(refunds.length, 1);
+    const report = await env.client.workflow.execute<() => Promise<ReconciliationReport>>('reconciliation', {
+      taskQueue, workflowId: 'reconciliation-w-reported', args: [PERIOD] as never,
+    });
+    assert.deepEqual(Object.fromEntries(report.mismatches.map((m) => [m.id, m.outcome])), { [done]: 'AUTO_RESOLVED', [abandoned]: 'FLAGGED' });
+    assert.equal(refunds.length, 1, 'no refund made again');
+    assert.match(String(rows.get(abandoned)!.details.needsOperator), /refund refund-reconciliation-\S+ \(started earlier\) ended ABANDONED: abandoned by ops/);
+  });
+});
+
+test('money no payment of ours stands for is refunded straight at the provider, once the operator says so', async () => {
+  const ghost = captured('w-ghost', 'CANCELLED');
+  ghost.payment = null;
+  ghost.order = null;
+  const { activities, providerRefunds, refunds } = fakeRecords([ghost]);
+  const id = 'missing-ours:order-w-ghost:psp_w-ghost';
+  await withWorker(activities, async (taskQueue) => {
+    const report = await env.client.workflow.execute<() => Promise<ReconciliationReport>>('reconciliation', {
+      taskQueue, workflowId: 'reconciliation-w-ghost', args: [PERIOD] as never,
+    });
+    assert.deepEqual(report.mismatches.map((m) => [m.id, m.outcome]), [[id, 'FLAGGED']]);
+    const resolution = env.client.workflow.getHandle(mismatchWorkflowId(id));
+    await resolution.signal(resolveMismatchSignal, { action: 'refund', by: 'bob', note: 'not ours' });
+    assert.equal((await resolution.result()).status, 'RESOLVED');
+  });
+  assert.deepEqual(providerRefunds, [{
+    idempotencyKey: `reconciliation:${id}:refund:bob-1`,
+    pspPaymentId: 'psp_w-ghost',
+    amountMinor: 1000,
+    reference: refundWorkflowId(reconciliationRefundRequestId(id)),
+  }]);
+  assert.equal(refunds.length, 0, 'no Refund workflow: there is no payment of ours to refund through');
 });
 
 test('recorded reconciliation and mismatch-resolution histories replay on the current code', async () => {

@@ -20,6 +20,8 @@ const transactions = async (paymentId: string) =>
   (await s.db.pspTransaction.findMany({ where: { paymentId }, orderBy: { createdAt: 'asc' } })).map((t) => t.type);
 const eventTypes = async (paymentId: string) =>
   (await s.db.pspEvent.findMany({ where: { paymentId }, orderBy: { createdAt: 'asc' } })).map((e) => e.type);
+const refund = (paymentId: string, amountMinor: number, reference = uniqueId('refund'), key?: string) =>
+  s.post('psp', `/v1/payments/${paymentId}/refunds`, { amountMinor, reference }, key);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Runs `work` with chaos knobs set, e.g. a slow decision so a test can act while a payment is pending. */
@@ -170,35 +172,96 @@ describe('psp simulator', () => {
     assert.deepEqual((await s.request('psp', 'DELETE', '/v1/chaos')).body, defaults);
   });
 
-  test('refunds are capped by the capture and move the payment to REFUNDED when complete', async () => {
+  test('a refund is taken on PENDING with its amount held, then SUCCEEDED with one REFUND and refund.succeeded', async () => {
     const notCaptured = (await create()).body.id;
     await until(async () => (await status(notCaptured)) === 'AUTHORIZED');
-    assert.equal((await s.post('psp', `/v1/payments/${notCaptured}/refunds`, { amountMinor: 1 })).body.error.code, 'not_captured');
+    assert.equal((await refund(notCaptured, 1)).body.error.code, 'not_captured');
 
     const id = await captured(1000);
-    const part = await s.post('psp', `/v1/payments/${id}/refunds`, { amountMinor: 400 });
-    assert.equal(part.status, 201);
-    assert.equal(part.body.status, 'SUCCEEDED');
-    assert.match(part.body.refundId, /^txn_/);
-    const tooMuch = await s.post('psp', `/v1/payments/${id}/refunds`, { amountMinor: 601 });
-    assert.equal(tooMuch.status, 409);
-    assert.equal(tooMuch.body.error.code, 'refund_exceeds_captured');
+    let part: Awaited<ReturnType<typeof refund>> = undefined!;
+    await withChaos(SLOW, async () => {
+      part = await refund(id, 400, 'refund-a');
+      assert.equal(part.status, 202);
+      assert.match(part.body.refundId, /^re_/);
+      assert.equal(part.body.status, 'PENDING');
+      assert.equal(part.body.reference, 'refund-a');
+      assert.equal(part.body.amountMinor, 400);
+      // held at once: 601 more would pass the capture although nothing has moved yet
+      const tooMuch = await refund(id, 601);
+      assert.equal(tooMuch.status, 409);
+      assert.equal(tooMuch.body.error.code, 'refund_exceeds_captured');
+      assert.equal(tooMuch.body.error.refundableMinor, 600);
+      assert.deepEqual(await transactions(id), ['AUTHORIZATION', 'CAPTURE']);
+      assert.equal((await s.get('psp', `/v1/payments/${id}`)).body.refundPendingMinor, 400);
+    });
+    await until(async () => (await s.get('psp', `/v1/refunds/${part.body.refundId}`)).body.status === 'SUCCEEDED', 5_000);
+    const decided = (await s.get('psp', `/v1/refunds/${part.body.refundId}`)).body;
+    assert.deepEqual(
+      { ...decided, createdAt: undefined },
+      { refundId: part.body.refundId, paymentId: id, reference: 'refund-a', amountMinor: 400, currency: 'EUR', status: 'SUCCEEDED', failureReason: null, createdAt: undefined },
+    );
     assert.equal(await status(id), 'CAPTURED');
-    await s.post('psp', `/v1/payments/${id}/refunds`, { amountMinor: 600 });
+
+    const rest = await refund(id, 600, 'refund-b');
+    assert.equal(rest.status, 202);
+    await until(async () => (await status(id)) === 'REFUNDED', 5_000);
     const truth = (await s.get('psp', `/v1/payments/${id}`)).body;
-    assert.equal(truth.status, 'REFUNDED');
     assert.equal(truth.refundedMinor, 1000);
+    assert.equal(truth.refundPendingMinor, 0);
     assert.deepEqual(await transactions(id), ['AUTHORIZATION', 'CAPTURE', 'REFUND', 'REFUND']);
-    assert.equal((await eventTypes(id)).filter((t) => t === 'payment.refunded').length, 2);
+    assert.equal((await eventTypes(id)).filter((t) => t === 'refund.succeeded').length, 2);
+    assert.equal((await s.get('psp', '/v1/refunds/re_unknown')).status, 404);
+    assert.equal((await s.post('psp', `/v1/payments/${id}/refunds`, { amountMinor: 1 })).body.error.field, 'reference');
   });
 
-  test('ten concurrent refunds never exceed the captured amount', async () => {
+  test('rejectRefunds fails every refund when decided: refund_rejected, hold released, no money moved', async () => {
     const id = await captured(1000);
-    const answers = await Promise.all(Array.from({ length: 10 }, () => s.post('psp', `/v1/payments/${id}/refunds`, { amountMinor: 300 })));
-    assert.deepEqual(answers.map((a) => a.status).sort(), [201, 201, 201, 409, 409, 409, 409, 409, 409, 409]);
+    let rejected: Awaited<ReturnType<typeof refund>> = undefined!;
+    await withChaos({ rejectRefunds: true, processingDelayMs: 100 }, async () => {
+      rejected = await refund(id, 1000, 'refund-rejected');
+      assert.equal(rejected.status, 202);
+      assert.equal(rejected.body.failureReason, null); // told only once decided
+    });
+    await until(async () => (await s.get('psp', `/v1/refunds/${rejected.body.refundId}`)).body.status === 'FAILED', 5_000);
+    assert.equal((await s.get('psp', `/v1/refunds/${rejected.body.refundId}`)).body.failureReason, 'refund_rejected');
+    const truth = (await s.get('psp', `/v1/payments/${id}`)).body;
+    assert.equal(truth.status, 'CAPTURED');
+    assert.equal(truth.refundedMinor, 0);
+    assert.equal(truth.refundPendingMinor, 0);
+    assert.deepEqual(await transactions(id), ['AUTHORIZATION', 'CAPTURE']);
+    assert.deepEqual((await eventTypes(id)).filter((t) => t.startsWith('refund.')), ['refund.failed']);
+
+    // the released hold can be refunded again, now that the provider accepts refunds
+    const again = await refund(id, 1000, 'refund-rejected');
+    assert.equal(again.status, 202);
+    await until(async () => (await status(id)) === 'REFUNDED', 5_000);
+    assert.equal((await s.db.pspRefund.findMany({ where: { reference: 'refund-rejected' } })).length, 2);
+  });
+
+  test('a repeated request lands on the same refund, by Idempotency-Key and by (payment, key) once the record is gone', async () => {
+    const id = await captured(1000);
+    const first = await refund(id, 300, 'refund-repeat', 'refund:refund-repeat:1');
+    const replay = await refund(id, 300, 'refund-repeat', 'refund:refund-repeat:1');
+    assert.equal(replay.headers.get('idempotent-replayed'), 'true');
+    assert.equal(replay.body.refundId, first.body.refundId);
+    await s.db.idempotencyRecord.deleteMany({ where: { scope: 'psp', key: 'refund:refund-repeat:1' } });
+    const lost = await refund(id, 300, 'refund-repeat', 'refund:refund-repeat:1');
+    assert.equal(lost.status, 200);
+    assert.equal(lost.body.refundId, first.body.refundId);
+    await until(async () => (await s.get('psp', `/v1/refunds/${first.body.refundId}`)).body.status === 'SUCCEEDED', 5_000);
+    assert.equal(await s.db.pspRefund.count({ where: { paymentId: id } }), 1);
+    assert.deepEqual((await transactions(id)).filter((t) => t === 'REFUND'), ['REFUND']);
+  });
+
+  test('ten concurrent refunds never hold or refund more than the captured amount', async () => {
+    const id = await captured(1000);
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => refund(id, 300, `refund-c${i}`)));
+    assert.deepEqual(answers.map((a) => a.status).sort(), [202, 202, 202, 409, 409, 409, 409, 409, 409, 409]);
+    await until(async () => (await s.db.pspRefund.count({ where: { paymentId: id, status: 'SUCCEEDED' } })) === 3, 5_000);
     const refunds = await s.db.pspTransaction.findMany({ where: { paymentId: id, type: 'REFUND' } });
     assert.equal(refunds.reduce((sum, r) => sum + r.amountMinor, 0), 900);
     assert.equal((await s.get('psp', `/v1/payments/${id}`)).body.refundedMinor, 900);
+    assert.equal(await s.db.pspRefund.count({ where: { paymentId: id } }), 3);
   });
 
   test('the settlement report includes `from` and excludes `to`', async () => {

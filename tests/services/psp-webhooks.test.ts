@@ -162,6 +162,51 @@ describe('psp webhooks', () => {
     }
   });
 
+  test('refund outcomes are announced by signed refund.succeeded / refund.failed webhooks whose reference is our refund id', async () => {
+    const receiver = await startReceiver();
+    await setWebhookEndpoint(t.db, receiver.url);
+    const psp = await startPsp();
+    try {
+      const { body: created } = await psp.authorize(uniqueId('order'));
+      await until(async () => (await psp.status(created.id)) === 'AUTHORIZED');
+      await psp.call('POST', `/v1/payments/${created.id}/capture`, { amountMinor: 1000 });
+      await until(async () => (await psp.status(created.id)) === 'CAPTURED');
+
+      const ok = await psp.call('POST', `/v1/payments/${created.id}/refunds`, { amountMinor: 400, reference: 'refund-req-ok' });
+      assert.equal(ok.status, 202);
+      await until(async () => receiver.events('refund.succeeded').some((e) => e.body.data.refundId === ok.body.refundId));
+      const [succeeded] = receiver.events('refund.succeeded').filter((e) => e.body.data.refundId === ok.body.refundId);
+      assert.deepEqual(succeeded!.body.data, {
+        refundId: ok.body.refundId,
+        paymentId: created.id,
+        reference: 'refund-req-ok',
+        status: 'SUCCEEDED',
+        amountMinor: 400,
+        currency: 'EUR',
+        failureReason: null,
+      });
+      assert.ok(signatureIsValid(succeeded!.headers['psp-signature'], succeeded!.raw, SECRET));
+
+      await psp.call('PUT', '/v1/chaos', { rejectRefunds: true, processingDelayMs: 50, secret: SECRET });
+      const rejected = await psp.call('POST', `/v1/payments/${created.id}/refunds`, { amountMinor: 600, reference: 'refund-req-no' });
+      await psp.call('DELETE', '/v1/chaos');
+      await until(async () => receiver.events('refund.failed').some((e) => e.body.data.refundId === rejected.body.refundId));
+      const [failed] = receiver.events('refund.failed').filter((e) => e.body.data.refundId === rejected.body.refundId);
+      assert.equal(failed!.body.data.reference, 'refund-req-no');
+      assert.equal(failed!.body.data.status, 'FAILED');
+      assert.equal(failed!.body.data.failureReason, 'refund_rejected');
+      assert.ok(signatureIsValid(failed!.headers['psp-signature'], failed!.raw, SECRET));
+
+      const transactions = await t.db.pspTransaction.findMany({ where: { paymentId: created.id }, orderBy: { createdAt: 'asc' } });
+      assert.deepEqual(transactions.map((x) => [x.type, x.amountMinor]), [['AUTHORIZATION', 1000], ['CAPTURE', 1000], ['REFUND', 400]]);
+      const payment = await t.db.pspPayment.findUniqueOrThrow({ where: { id: created.id } });
+      assert.deepEqual([payment.status, payment.refundedMinor, payment.refundPendingMinor], ['CAPTURED', 400, 0]);
+    } finally {
+      await psp.close();
+      await receiver.close();
+    }
+  });
+
   test('a failing endpoint is retried with growing backoff until it answers 2xx', async () => {
     const receiver = await startReceiver((n) => (n <= 2 ? 500 : 204));
     await setWebhookEndpoint(t.db, receiver.url);

@@ -1,19 +1,26 @@
 // What the checkout workflow tests share: a time-skipping test server with the search attributes
 // registered, a worker around mocked activities, and the mocks themselves: plain functions that
 // record every call, answer like the services would on a good day, and can be replaced one by one.
+import { fileURLToPath } from 'node:url';
 import type { WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundle } from '@temporalio/worker';
-import type { CheckoutActivities } from '../../activities/index.ts';
+import type { CheckoutActivities, RefundActivities } from '../../activities/index.ts';
+import { refundChildActivities } from '../../activities/refund-child.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { checkoutWorkflowId, type CheckoutInput, type CheckoutResult } from '../../shared/checkout.ts';
 import { createCheckoutWorker } from '../../workers/checkout-worker.ts';
 import type { checkout } from '../../workflows/checkout.ts';
 import { BusinessFailure } from '../../shared/errors.ts';
 import type { PaymentStatus } from '../../shared/payments.ts';
+import { refundWorkflowId, type RefundInput, type RefundState, type RefundStatus } from '../../shared/refunds.ts';
 import { SEARCH_ATTRIBUTE_KEYS } from '../../shared/search-attributes.ts';
+import type { FakeRefundActivities } from '../fixtures/workflows/fake-refund.ts';
+
+/** The real checkout and reconciliation workflows, with a stand-in Refund workflow answering through `fakeRefund`. */
+export const WORKFLOWS_WITH_FAKE_REFUND_PATH = fileURLToPath(new URL('../fixtures/workflows/fake-refund.ts', import.meta.url));
 
 export const TEMPORAL_TEST_SERVER = new URL('../../.tools/bin/temporal-test-server', import.meta.url).pathname;
 
@@ -33,13 +40,16 @@ async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<v
   await env.connection.operatorService.addSearchAttributes({ namespace: env.namespace ?? 'default', searchAttributes });
 }
 
+/** What the checkout calls (the Refund workflow's own activities are the stand-in's business). */
+export type MockedActivities = Omit<CheckoutActivities, keyof RefundActivities> & FakeRefundActivities;
+
 export interface RecordedCall {
-  name: keyof CheckoutActivities;
+  name: keyof MockedActivities;
   /** `idempotencyKey` is absent on `syncPayment`, which asks afresh each time. */
   input: { idempotencyKey?: string; [field: string]: unknown };
 }
 
-export type MockActivities = CheckoutActivities & { calls: RecordedCall[]; provider: MockProvider };
+export type MockActivities = MockedActivities & { calls: RecordedCall[]; provider: MockProvider };
 
 export const COUPON_DISCOUNT_MINOR = 500;
 
@@ -54,7 +64,7 @@ export interface MockProvider {
   refundedMinor: number;
 }
 
-export function mockActivities(overrides: Partial<CheckoutActivities> = {}): MockActivities {
+export function mockActivities(overrides: Partial<MockedActivities> = {}): MockActivities {
   const provider: MockProvider = { status: null, amountMinor: 0, capturedMinor: 0, refundedMinor: 0 };
   const snapshot = (orderId: string) => ({
     paymentId: `pay-${orderId}`,
@@ -64,7 +74,7 @@ export function mockActivities(overrides: Partial<CheckoutActivities> = {}): Moc
     refundedMinor: provider.refundedMinor,
     declineCode: null,
   });
-  const happy: CheckoutActivities = {
+  const happy: MockedActivities = {
     createOrder: async ({ orderId, lines }) => ({
       orderId,
       subtotalMinor: lines.reduce((sum, l) => sum + l.quantity * l.unitPriceMinor, 0),
@@ -100,16 +110,20 @@ export function mockActivities(overrides: Partial<CheckoutActivities> = {}): Moc
       if (provider.status === 'AUTHORIZED') provider.status = 'CAPTURE_PENDING';
       return { status: provider.status ?? 'VOIDED', capturedMinor: provider.capturedMinor };
     },
-    refundPayment: async ({ amountMinor }) => {
+    // The stand-in Refund workflow: gives back what is asked (all of what is held, for 'full').
+    fakeRefund: async (input) => {
+      const held = provider.capturedMinor - provider.refundedMinor;
+      const amountMinor = input.amount === 'full' ? held : Math.min(input.amount, held);
       provider.refundedMinor += amountMinor;
       if (provider.refundedMinor >= provider.capturedMinor) provider.status = 'REFUNDED';
-      return { status: provider.status ?? 'REFUNDED', refundedMinor: provider.refundedMinor };
+      return refundState(input, amountMinor, 'SUCCEEDED');
     },
+    readRefundWorkflow: refundChildActivities().readRefundWorkflow,
     awardLoyaltyPoints: async ({ amountMinor }) => ({ points: Math.floor(amountMinor / 100) }),
   };
   const calls: RecordedCall[] = [];
   const recorded = Object.fromEntries(
-    (Object.keys(happy) as (keyof CheckoutActivities)[]).map((name) => {
+    (Object.keys(happy) as (keyof MockedActivities)[]).map((name) => {
       const impl = (overrides[name] ?? happy[name]) as unknown as (input: RecordedCall['input']) => Promise<unknown>;
       const fn = async (input: RecordedCall['input']) => {
         calls.push({ name, input });
@@ -117,8 +131,28 @@ export function mockActivities(overrides: Partial<CheckoutActivities> = {}): Moc
       };
       return [name, fn];
     }),
-  ) as unknown as CheckoutActivities;
+  ) as unknown as MockedActivities;
   return Object.assign(recorded, { calls, provider });
+}
+
+/** The final state the stand-in Refund workflow answers. */
+export function refundState(input: RefundInput, amountMinor: number, status: RefundStatus, failure: string | null = null): RefundState {
+  return {
+    refundId: refundWorkflowId(input.requestId),
+    requestId: input.requestId,
+    orderId: input.orderId,
+    status,
+    amountMinor,
+    currency: 'EUR',
+    reason: input.reason,
+    requestedBy: input.requestedBy,
+    approval: input.preApproved ? { decision: 'not_required', ...input.preApproved } : null,
+    escalated: false,
+    provider: { status: status === 'SUCCEEDED' ? 'SUCCEEDED' : 'FAILED', failureReason: failure, attempts: 1 },
+    manualReference: null,
+    effects: { restocked: false, pointsReversed: 0, couponReturned: false, orderStatus: null },
+    failure,
+  };
 }
 
 export function checkoutInput(checkoutKey: string, extra: Partial<CheckoutInput> = {}): CheckoutInput {

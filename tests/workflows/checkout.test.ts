@@ -8,11 +8,10 @@ import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundle } from 
 import { ApplicationFailure } from '@temporalio/common';
 import { cancelCheckoutSignal, checkoutStateQuery, checkoutWorkflowId, type CheckoutInput, type CheckoutResult } from '../../shared/checkout.ts';
 import { AmountMinorKey, CheckoutStatusKey, CheckoutStepKey, OrderIdKey } from '../../shared/search-attributes.ts';
-import { CHECKOUT_WORKFLOWS_PATH } from '../../workers/checkout-worker.ts';
 import type { checkout } from '../../workflows/checkout.ts';
 import {
   checkoutInput, declined, gate, mockActivities, outOfStock, runCheckout as runTestCheckout, startTestServer, until,
-  type MockActivities,
+  WORKFLOWS_WITH_FAKE_REFUND_PATH, type MockActivities,
 } from '../support/checkout-harness.ts';
 
 let env: TestWorkflowEnvironment;
@@ -34,7 +33,7 @@ async function withOwnTestServer<T>(fn: (testEnv: TestWorkflowEnvironment) => Pr
 before(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   env = await startTestServer();
-  workflowBundle = await bundleWorkflowCode({ workflowsPath: CHECKOUT_WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+  workflowBundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_WITH_FAKE_REFUND_PATH, logger: new DefaultLogger('WARN') });
 });
 after(async () => {
   await env?.teardown();

@@ -1,6 +1,7 @@
 // The checkout against an asynchronous provider (mocked activities, time-skipping server):
 // notifications only prompt a check, the provider's answer decides, and whatever the order of
-// events a cancelled checkout never ends with a capture standing.
+// events a cancelled checkout never ends with a capture standing (a capture it cannot keep is
+// given back by a Refund workflow, here a stand-in: tests/fixtures/workflows/fake-refund.ts).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Context } from '@temporalio/activity';
@@ -9,14 +10,14 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundle } from '@temporalio/worker';
 import type { PaymentSnapshot } from '../../activities/index.ts';
-import { cancelCheckoutSignal, checkoutWorkflowId, type CheckoutInput, type CheckoutResult } from '../../shared/checkout.ts';
+import { cancelCheckoutSignal, checkoutStateQuery, checkoutWorkflowId, type CheckoutInput, type CheckoutResult } from '../../shared/checkout.ts';
 import { BusinessFailure } from '../../shared/errors.ts';
 import { paymentEventSignal, type PaymentEvent, type PaymentStatus, type PspEventType } from '../../shared/payments.ts';
-import { CHECKOUT_WORKFLOWS_PATH } from '../../workers/checkout-worker.ts';
+import { refundWorkflowId, type RefundInput } from '../../shared/refunds.ts';
 import type { checkout } from '../../workflows/checkout.ts';
 import {
-  checkoutInput, gate, lateApproval, mockActivities, runCheckout as runTestCheckout, startTestServer, until,
-  type MockActivities,
+  checkoutInput, gate, lateApproval, mockActivities, refundState, runCheckout as runTestCheckout, startTestServer, until,
+  WORKFLOWS_WITH_FAKE_REFUND_PATH, type MockActivities,
 } from '../support/checkout-harness.ts';
 
 let env: TestWorkflowEnvironment;
@@ -25,7 +26,7 @@ let workflowBundle: WorkflowBundle;
 before(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   env = await startTestServer();
-  workflowBundle = await bundleWorkflowCode({ workflowsPath: CHECKOUT_WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+  workflowBundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_WITH_FAKE_REFUND_PATH, logger: new DefaultLogger('WARN') });
 });
 after(async () => {
   await env?.teardown();
@@ -72,6 +73,11 @@ function assertNoCaptureStanding(acts: MockActivities, result: CheckoutResult) {
   const { capturedMinor, refundedMinor } = acts.provider;
   assert.equal(refundedMinor, capturedMinor, `cancelled with ${capturedMinor} captured and only ${refundedMinor} refunded`);
 }
+
+/** The reservation went while the payment was still being decided. */
+const stockGone = async () => {
+  throw ApplicationFailure.nonRetryable('reservation was released', BusinessFailure.AlreadyCompensated, { code: 'reservation_released' });
+};
 
 const SHORT = { paymentDeadlineMs: 60_000, firstPaymentCheckMs: 3_000, maxPaymentCheckIntervalMs: 30_000 };
 
@@ -218,28 +224,88 @@ describe('checkout with asynchronous payment notifications', () => {
     assert.equal(count(acts, 'voidPayment'), 1);
     assert.equal(count(acts, 'capturePayment'), 1);
     assert.equal(result.capturedMinor, 4000);
-    for (const undo of ['releaseStock', 'unlockCoupon', 'cancelOrder', 'refundPayment'] as const) {
+    for (const undo of ['releaseStock', 'unlockCoupon', 'cancelOrder', 'fakeRefund'] as const) {
       assert.equal(count(acts, undo), 0, `${undo} must not run: the sale stands`);
     }
     assert.deepEqual(names(acts).slice(-4), ['commitStock', 'markOrderPaid', 'redeemCoupon', 'awardLoyaltyPoints']);
   });
 
-  test('approved after the deadline but the stock is gone: the capture is refunded and the checkout cancelled', async () => {
-    const acts = lateApproval(mockActivities({
-      commitStock: async () => {
-        throw ApplicationFailure.nonRetryable('reservation was released', BusinessFailure.AlreadyCompensated, { code: 'reservation_released' });
-      },
-    }));
-    const result = await runCheckout(acts, checkoutInput('late-no-stock-1', { timing: SHORT }));
+  test('approved after the deadline but the stock is gone: a Refund workflow gives the capture back and the checkout cancels', async () => {
+    const acts = lateApproval(mockActivities({ commitStock: stockGone }));
+    const input = checkoutInput('late-no-stock-1', { timing: SHORT });
+    const { result, handle } = await runTestCheckout(env, workflowBundle, acts, input);
 
     assert.equal(result.status, 'CANCELLED');
     assert.match(result.cancelReason ?? '', /^OutOfStock: .*refunded/);
     assert.equal(count(acts, 'capturePayment'), 1);
-    assert.deepEqual(callsTo(acts, 'refundPayment').map((c) => c.input.amountMinor), [4000]);
     assert.equal(count(acts, 'markOrderPaid'), 0);
-    assert.deepEqual(names(acts).slice(-4), ['refundPayment', 'unlockCoupon', 'releaseStock', 'cancelOrder']);
+    assert.deepEqual(names(acts).slice(-4), ['fakeRefund', 'unlockCoupon', 'releaseStock', 'cancelOrder']);
+    const [asked] = callsTo(acts, 'fakeRefund').map((c) => c.input as unknown as RefundInput);
+    assert.deepEqual(asked, {
+      requestId: 'late-no-stock-1-cancelled-checkout',
+      orderId: result.orderId,
+      amount: 'full',
+      reason: result.cancelReason,
+      restock: [],
+      requestedBy: 'checkout',
+      preApproved: { by: 'checkout', reason: result.cancelReason },
+    });
+    const refundId = refundWorkflowId('late-no-stock-1-cancelled-checkout');
+    assert.deepEqual(result.refund, { workflowId: refundId, status: 'SUCCEEDED', amountMinor: 4000, failure: null });
+    assert.equal(result.payment.refundedMinor, 4000);
     assertNoCaptureStanding(acts, result);
     assert.equal(acts.provider.status, 'REFUNDED');
+
+    // the refund is the checkout's child, and outlives it
+    const refund = await env.client.workflow.getHandle(refundId).describe();
+    assert.equal(refund.type, 'refund');
+    assert.equal(refund.parentExecution?.workflowId, handle.workflowId);
+    assert.equal(refund.status.name, 'COMPLETED');
+  });
+
+  test('a refund that ends without the money back is on the checkout\'s record, and the rest is still undone', async () => {
+    const acts: MockActivities = lateApproval(mockActivities({
+      commitStock: stockGone,
+      fakeRefund: async (input) => refundState(input, 4000, 'ABANDONED', 'abandoned by ops: customer paid back by bank transfer'),
+    }));
+    const result = await runCheckout(acts, checkoutInput('late-refund-abandoned-1', { timing: SHORT }));
+
+    assert.equal(result.status, 'CANCELLED');
+    assert.deepEqual(result.refund, {
+      workflowId: refundWorkflowId('late-refund-abandoned-1-cancelled-checkout'),
+      status: 'ABANDONED',
+      amountMinor: 4000,
+      failure: 'abandoned by ops: customer paid back by bank transfer',
+    });
+    assert.equal(result.payment.refundedMinor, 0);
+    assert.deepEqual(names(acts).slice(-4), ['fakeRefund', 'unlockCoupon', 'releaseStock', 'cancelOrder']);
+    assert.ok(result.compensations.every((c) => c.status === 'DONE'));
+  });
+
+  test('while the refund runs the checkout\'s state shows it, and nothing else is undone before it ends', async () => {
+    const refunding = gate();
+    const acts: MockActivities = lateApproval(mockActivities({ commitStock: stockGone }));
+    const giveBack = acts.fakeRefund;
+    acts.fakeRefund = async (input) => {
+      const answer = giveBack(input);
+      await refunding.opened;
+      return answer;
+    };
+    const input = checkoutInput('late-refund-slow-1', { timing: SHORT });
+    const result = await runCheckout(acts, input, async (handle) => {
+      // waiting on the result lets the test server skip the payment deadline meanwhile
+      const finished = handle.result();
+      await until(() => names(acts).includes('fakeRefund'));
+      const state = await handle.query(checkoutStateQuery);
+      assert.equal(state.step, 'COMPENSATING');
+      assert.deepEqual(state.refund, { workflowId: refundWorkflowId('late-refund-slow-1-cancelled-checkout'), status: 'RUNNING', amountMinor: null, failure: null });
+      assert.deepEqual(state.compensations.map((c) => `${c.name}:${c.status}`),
+        ['cancelOrder:PENDING', 'releaseStock:PENDING', 'unlockCoupon:PENDING', 'refundPayment:PENDING']);
+      refunding.open();
+      await finished;
+    });
+    assert.equal(result.refund?.status, 'SUCCEEDED');
+    assertNoCaptureStanding(acts, result);
   });
 
   test('the customer cancels while the provider cannot stop the payment: it is voided once approved, never captured', async () => {

@@ -9,18 +9,21 @@ import { before, describe, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
+import { ApplicationFailure } from '@temporalio/common';
 import { cancelCheckoutSignal, checkoutWorkflowId, type CheckoutInput } from '../../shared/checkout.ts';
+import { BusinessFailure } from '../../shared/errors.ts';
 import { CHECKOUT_WORKFLOWS_PATH } from '../../workers/checkout-worker.ts';
 import type { checkout } from '../../workflows/checkout.ts';
 import {
   checkoutInput, declined, gate, lateApproval, mockActivities, outOfStock, runCheckout, startTestServer, until,
-  type MockActivities,
+  WORKFLOWS_WITH_FAKE_REFUND_PATH, type MockActivities,
 } from '../support/checkout-harness.ts';
 import { readHistoryFile, writeHistoryFile } from '../support/histories.ts';
 
 const HISTORIES_DIR = fileURLToPath(new URL('../fixtures/histories/', import.meta.url));
 const REORDERED_WORKFLOW = fileURLToPath(new URL('../fixtures/workflows/reordered-checkout.ts', import.meta.url));
 const quiet = new DefaultLogger('ERROR');
+const stockReleased = () => ApplicationFailure.nonRetryable('reservation was released', BusinessFailure.AlreadyCompensated, { code: 'reservation_released' });
 
 let workflowBundle: WorkflowBundle;
 
@@ -50,6 +53,9 @@ describe('checkout replay', () => {
       ['out-of-stock', mockActivities({ reserveStock: async () => { throw outOfStock(); } })],
       // undecided at the deadline, void refused, approved late: the order completes after all
       ['paid-late', lateApproval(mockActivities()), undefined, { timing: { paymentDeadlineMs: 60_000 } }],
+      // approved late but the stock is gone: a Refund workflow (child) gives the capture back
+      ['refunded', lateApproval(mockActivities({ commitStock: async () => { throw stockReleased(); } })), undefined,
+        { timing: { paymentDeadlineMs: 60_000 } }],
     ];
     const cancelled = mockActivities({
       authorizePayment: async ({ orderId }) => {
@@ -63,10 +69,12 @@ describe('checkout replay', () => {
       await until(() => cancelled.calls.some((c) => c.name === 'cancelOrder'));
       authorizing.open();
     }]);
+    // Recorded with a stand-in Refund workflow (a checkout's history holds only the child's result).
+    const recordingBundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_WITH_FAKE_REFUND_PATH, logger: quiet });
     try {
       await mkdir(HISTORIES_DIR, { recursive: true });
       for (const [name, activities, during, extra] of scenarios) {
-        const { handle } = await runCheckout(env, workflowBundle, activities, checkoutInput(`replay-${name}`, extra), during);
+        const { handle } = await runCheckout(env, recordingBundle, activities, checkoutInput(`replay-${name}`, extra), during);
         const history = await handle.fetchHistory();
         const file = `${HISTORIES_DIR}${checkoutWorkflowId(`replay-${name}`)}.json`;
         await writeHistoryFile(file, history);
@@ -78,7 +86,7 @@ describe('checkout replay', () => {
 
   test('every recorded history replays against the current workflow code', async () => {
     const histories = await readHistories();
-    assert.ok(histories.length >= 5, `expected recorded histories in ${HISTORIES_DIR}`);
+    assert.ok(histories.length >= 6, `expected recorded histories in ${HISTORIES_DIR}`);
     const replayed: string[] = [];
     for await (const { workflowId, error } of Worker.runReplayHistories({ workflowBundle }, histories)) {
       assert.equal(error, undefined, `${workflowId} no longer replays: ${error?.message}`);

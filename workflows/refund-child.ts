@@ -1,0 +1,105 @@
+// How a workflow that must give money back does it: it starts the Refund workflow
+// (workflows/refund.ts) as a child under an id derived from its own request, and waits for the
+// outcome. The id makes a second attempt harmless: a refund already under way or finished is
+// found and reported, never started again; only one that failed or was terminated (no answer at
+// all) is started again, and the refund's own idempotency keys make that safe. The child outlives
+// its parent: money on its way back is not abandoned because the workflow that asked closed.
+import {
+  ChildWorkflowFailure,
+  condition,
+  log,
+  ParentClosePolicy,
+  proxyActivities,
+  sleep,
+  startChild,
+  WorkflowIdReusePolicy,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { RefundWorkflowOutcome, RefundChildActivities } from '../activities/refund-child.ts';
+import { refundWorkflowId, type RefundInput, type RefundState, type RefundStatus } from '../shared/refunds.ts';
+import type { refund } from './refund.ts';
+
+/** Started by type name: tests of a single workflow register a stand-in under it. */
+export const REFUND_WORKFLOW_TYPE = 'refund';
+
+/** The refund gave the money back (through the provider, or recorded as paid back outside it). */
+export const moneyReturned = (status: RefundOutcome['status']) => status === 'SUCCEEDED' || status === 'REFUNDED_MANUALLY';
+/** The refund has ended: it will not move money any more. */
+export const refundEnded = (status: RefundOutcome['status']) => moneyReturned(status) || status === 'REJECTED' || status === 'ABANDONED';
+
+export interface RefundOutcome {
+  workflowId: string;
+  /** The refund's final status, or its live one if the wait ended first (RUNNING when unknown). */
+  status: RefundStatus | 'RUNNING';
+  /** Its result once finished; the last state read while it still runs (may be null). */
+  state: RefundState | null;
+  /** False when the refund was already started before this call (reported, not started). */
+  startedHere: boolean;
+}
+
+export interface RefundOptions {
+  /** Give up waiting after this long (workflow time) and report the refund as still running. Omit: wait until it ends. */
+  waitMs?: number;
+  /** Called once the refund workflow exists (started here or found), with its id. */
+  onStarted?: (workflowId: string) => void;
+}
+
+const lookups = proxyActivities<RefundChildActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+});
+
+const FIRST_LOOKUP_MS = 1_000;
+const MAX_LOOKUP_INTERVAL_MS = 30_000;
+
+/** Starts (or finds) the refund for `input.requestId` and waits for its outcome. */
+export async function refundThroughWorkflow(input: RefundInput, options: RefundOptions = {}): Promise<RefundOutcome> {
+  const workflowId = refundWorkflowId(input.requestId);
+  const deadline = options.waitMs === undefined ? undefined : Date.now() + options.waitMs;
+  const remaining = () => (deadline === undefined ? undefined : Math.max(deadline - Date.now(), 0));
+  for (let round = 0; ; round++) {
+    let started;
+    try {
+      started = await startChild<typeof refund>(REFUND_WORKFLOW_TYPE, {
+        workflowId,
+        args: [input],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        // Running or completed: report it. Failed or terminated: it never answered, start it again.
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        staticSummary: `Refund for ${input.orderId} (${input.requestedBy}): ${input.reason}`,
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+    options.onStarted?.(workflowId);
+    if (started) {
+      let answer: { state: RefundState } | { failure: unknown } | undefined;
+      started.result().then((state) => (answer = { state }), (failure: unknown) => (answer = { failure }));
+      const left = remaining();
+      if (left === undefined) await condition(() => answer !== undefined);
+      else if (left > 0) await condition(() => answer !== undefined, left);
+      if (answer === undefined) return { workflowId, status: 'RUNNING', state: null, startedHere: true };
+      if ('state' in answer) return { workflowId, status: answer.state.status, state: answer.state, startedHere: true };
+      if (!(answer.failure instanceof ChildWorkflowFailure)) throw answer.failure;
+      log.error('Refund workflow ended without an answer; starting it again', { workflowId, error: answer.failure.cause?.message });
+    } else {
+      const found = await waitForExisting(workflowId, remaining);
+      if (found.execution === 'COMPLETED' && found.state) return { workflowId, status: found.state.status, state: found.state, startedHere: false };
+      if (found.execution === 'RUNNING') return { workflowId, status: found.state?.status ?? 'RUNNING', state: found.state, startedHere: false };
+      log.error('Refund workflow found closed without an answer; starting it again', { workflowId, execution: found.execution });
+    }
+    // A refund that fails at once again is a bug: keep it visible, don't spin.
+    await sleep(Math.min(2 ** round, 60) * 60_000);
+  }
+}
+
+/** Reads a refund some other execution started until it closes, or the wait is over (then RUNNING). */
+async function waitForExisting(workflowId: string, remaining: () => number | undefined): Promise<RefundWorkflowOutcome> {
+  for (let intervalMs = FIRST_LOOKUP_MS; ; intervalMs = Math.min(intervalMs * 2, MAX_LOOKUP_INTERVAL_MS)) {
+    const found = await lookups.readRefundWorkflow({ workflowId });
+    if (found.execution !== 'RUNNING') return found;
+    const left = remaining();
+    if (left === 0) return found;
+    await sleep(left === undefined ? intervalMs : Math.min(intervalMs, left));
+  }
+}
