@@ -35,6 +35,7 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
     db,
     webhookSecrets: config.webhook.secrets,
     webhookToleranceSeconds: config.webhook.toleranceSeconds,
+    refundPolicy: config.refundPolicy,
   });
   let server: Server;
   try {

@@ -37,6 +37,11 @@ export interface Config {
   };
   /** `RECONCILIATION_EVERY`: interval of the reconciliation Schedule when bin/stack creates it. */
   reconciliationEvery: string;
+  /**
+   * Refund policy overrides for refunds started through the API (unset → the workflow's
+   * defaults): `REFUND_APPROVAL_THRESHOLD_MINOR`, `REFUND_ESCALATE_AFTER_MS`, `REFUND_EXPIRE_AFTER_MS`.
+   */
+  refundPolicy: { approvalThresholdMinor?: number; escalateAfterMs?: number; expireAfterMs?: number };
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -45,6 +50,12 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const value = Number(raw);
   if (!Number.isInteger(value)) throw new Error(`${name} must be an integer, got "${raw}"`);
   return value;
+}
+
+/** `{ [key]: value }` when the variable is set, `{}` otherwise (so the default applies). */
+function optionalInt<K extends string>(env: NodeJS.ProcessEnv, name: string, key: K): Partial<Record<K, number>> {
+  if (env[name] === undefined || env[name] === '') return {};
+  return { [key]: int(env, name, 0) } as Partial<Record<K, number>>;
 }
 
 export const DEFAULT_TEMPORAL_PORT = 7233;
@@ -87,6 +98,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       timeoutCardMs: int(env, 'PSP_TIMEOUT_CARD_MS', 30_000),
     },
     reconciliationEvery: env.RECONCILIATION_EVERY || '15 minutes',
+    refundPolicy: {
+      ...optionalInt(env, 'REFUND_APPROVAL_THRESHOLD_MINOR', 'approvalThresholdMinor'),
+      ...optionalInt(env, 'REFUND_ESCALATE_AFTER_MS', 'escalateAfterMs'),
+      ...optionalInt(env, 'REFUND_EXPIRE_AFTER_MS', 'expireAfterMs'),
+    },
   };
 }
 
