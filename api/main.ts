@@ -41,7 +41,7 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
   try {
     server = await listen(app, config.apiPort);
   } catch (err) {
-    watcher.stop();
+    await watcher.stop();
     await Promise.allSettled([connection.close(), database.close(), db.$disconnect()]);
     throw new Error(`cannot listen on port ${config.apiPort}: ${(err as Error).message}`, { cause: err });
   }
@@ -51,7 +51,7 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
   return {
     url,
     async close() {
-      watcher.stop();
+      await watcher.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
@@ -68,9 +68,10 @@ function listen(app: ReturnType<typeof createApiApp>, port: number): Promise<Ser
 }
 
 /** Probes Temporal with backoff until it first answers, logging each failure. */
-function watchTemporal(connection: Connection, address: string): { stop(): void } {
+function watchTemporal(connection: Connection, address: string): { stop(): Promise<void> } {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
+  let inFlight: Promise<void> = Promise.resolve();
   let delayMs = 1_000;
   const attempt = async () => {
     const deadline = Date.now() + PROBE_TIMEOUT_MS;
@@ -81,15 +82,18 @@ function watchTemporal(connection: Connection, address: string): { stop(): void 
       if (stopped) return;
       const why = isTimeout(err, deadline) ? `no answer within ${PROBE_TIMEOUT_MS / 1000} s` : errorMessage(err);
       log(`Temporal at ${address} is not reachable yet (${why}); retrying in ${delayMs / 1000} s`);
-      timer = setTimeout(() => void attempt(), delayMs);
+      timer = setTimeout(() => (inFlight = attempt()), delayMs);
       delayMs = Math.min(delayMs * 2, 30_000);
     }
   };
-  void attempt();
+  inFlight = attempt();
   return {
-    stop() {
+    // Waits for a probe in flight: closing the connection under it would leave the SDK's
+    // retry timer to fire on a closed channel ("Channel has been shut down", uncaught).
+    async stop() {
       stopped = true;
       clearTimeout(timer);
+      await inFlight;
     },
   };
 }
