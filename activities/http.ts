@@ -30,6 +30,9 @@ const CODE_TO_FAILURE: Record<string, BusinessFailureType> = {
   illegal_transition: BusinessFailure.IllegalTransition,
   invalid_request: BusinessFailure.InvalidRequest,
   idempotency_key_reused: BusinessFailure.InvalidRequest,
+  quota_exhausted: BusinessFailure.QuotaExhausted,
+  customer_limit_reached: BusinessFailure.CustomerLimitReached,
+  campaign_closed: BusinessFailure.CampaignClosed,
 };
 
 /** When the service's code is not one we name, the status decides. */

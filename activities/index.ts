@@ -26,6 +26,7 @@ export type CheckoutActivities = ReturnType<typeof createActivities>;
 export type * from './orders.ts';
 export type * from './inventory.ts';
 export type * from './coupons.ts';
+export type * from './coupons-issuance.ts';
 export type * from './payments.ts';
 export type * from './loyalty.ts';
 export type * from './reconciliation.ts';

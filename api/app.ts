@@ -5,6 +5,7 @@ import type { Client } from '@temporalio/client';
 import { errorMiddleware, notFound } from '../lib/http-errors.ts';
 import { CHECKOUT_TASK_QUEUE } from '../shared/task-queues.ts';
 import { checkoutRoutes } from './routes/checkouts.ts';
+import { couponRoutes } from './routes/coupons.ts';
 import { healthRoutes } from './routes/health.ts';
 import { reconciliationRoutes } from './routes/reconciliation.ts';
 import { refundRoutes } from './routes/refunds.ts';
@@ -59,6 +60,16 @@ export function createApiApp(deps: ApiDeps): express.Express {
       }),
     );
   }
+  // Before the 64 kB JSON parser: a distribution's recipient list is larger (the routes parse their own bodies).
+  app.use(
+    couponRoutes({
+      client: deps.client,
+      db: deps.db,
+      taskQueue: deps.taskQueue ?? CHECKOUT_TASK_QUEUE,
+      temporalTimeoutMs: timeouts.temporalMs,
+      stateQueryTimeoutMs: timeouts.stateQueryMs,
+    }),
+  );
   app.use(express.json({ limit: '64kb' }));
 
   app.use(

@@ -42,6 +42,11 @@ export interface Config {
    * defaults): `REFUND_APPROVAL_THRESHOLD_MINOR`, `REFUND_ESCALATE_AFTER_MS`, `REFUND_EXPIRE_AFTER_MS`.
    */
   refundPolicy: { approvalThresholdMinor?: number; escalateAfterMs?: number; expireAfterMs?: number };
+  /**
+   * `COUPON_GRANT_RATE_PER_SECOND`: coupon grants per second across all workers, enforced by the
+   * Temporal server on the coupon-grants task queue (the coupons service's capacity, not one worker's).
+   */
+  couponGrantRatePerSecond: number;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -103,6 +108,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ...optionalInt(env, 'REFUND_ESCALATE_AFTER_MS', 'escalateAfterMs'),
       ...optionalInt(env, 'REFUND_EXPIRE_AFTER_MS', 'expireAfterMs'),
     },
+    couponGrantRatePerSecond: int(env, 'COUPON_GRANT_RATE_PER_SECOND', 200),
   };
 }
 

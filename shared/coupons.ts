@@ -35,15 +35,21 @@ export interface DistributionInput {
   offset?: number;
   /** Carried over continue-as-new. */
   totals?: DistributionTotals;
+  /** Carried over continue-as-new: how many recipients the API stored (counted once). */
+  recipients?: number;
+  /** Carried over continue-as-new: paused by signal and not resumed yet. */
+  paused?: boolean;
 }
 
 export interface DistributionTotals {
   issued: number;
   exhausted: number;
   limitReached: number;
+  /** Not issued for any other reason (campaign closed, service unavailable for too long). */
   failed: number;
 }
 
+/** PAUSED: paused by signal and the batches in flight then have ended (nothing moves until resumed). */
 export type DistributionStatus = 'RUNNING' | 'PAUSED' | 'CANCELLED' | 'COMPLETED';
 
 export interface DistributionProgress {

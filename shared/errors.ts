@@ -11,5 +11,11 @@ export const BusinessFailure = {
   IllegalTransition: 'IllegalTransition',
   InvalidRequest: 'InvalidRequest',
   CheckoutCancelled: 'CheckoutCancelled',
+  /** The campaign's total quota is used up. */
+  QuotaExhausted: 'QuotaExhausted',
+  /** The customer already holds as many of the campaign's coupons as allowed. */
+  CustomerLimitReached: 'CustomerLimitReached',
+  /** The campaign is outside its validity window. */
+  CampaignClosed: 'CampaignClosed',
 } as const;
 export type BusinessFailureType = (typeof BusinessFailure)[keyof typeof BusinessFailure];

@@ -2,6 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type CheckoutActivities } from '../activities/index.ts';
+import { couponIssuanceActivities, distributionRecipientActivities, type CouponIssuanceActivities, type DistributionRecipientActivities } from '../activities/coupons-issuance.ts';
 import { reconciliationActivities } from '../activities/reconciliation.ts';
 import type { ServiceUrls } from '../lib/config.ts';
 import type { Db } from '../lib/db.ts';
@@ -18,8 +19,8 @@ export interface CheckoutWorkerOptions {
   /** A prebuilt bundle (`bundleWorkflowCode({ workflowsPath: CHECKOUT_WORKFLOWS_PATH })`): tests pay for webpack once. */
   workflowBundle?: WorkflowBundle;
   /** Stand-ins for the HTTP activities, for tests (with a stand-in bundle, whatever its workflows call). */
-  activities?: Partial<CheckoutActivities> & object;
-  /** Our own database (owned by the caller): with it the worker also runs the reconciliation activities. */
+  activities?: Partial<CheckoutActivities & CouponIssuanceActivities & DistributionRecipientActivities> & object;
+  /** Our own database (owned by the caller): with it the worker also runs the reconciliation and distribution-recipient activities. */
   db?: Db;
 }
 
@@ -30,7 +31,8 @@ export async function createCheckoutWorker(opts: CheckoutWorkerOptions): Promise
     taskQueue: opts.taskQueue ?? CHECKOUT_TASK_QUEUE,
     activities: opts.activities ?? {
       ...createActivities(opts.serviceUrls),
-      ...(opts.db ? reconciliationActivities(opts.serviceUrls, opts.db) : {}),
+      ...couponIssuanceActivities(opts.serviceUrls.coupons),
+      ...(opts.db ? { ...reconciliationActivities(opts.serviceUrls, opts.db), ...distributionRecipientActivities(opts.db) } : {}),
     },
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: CHECKOUT_WORKFLOWS_PATH }),
     // On shutdown, let in-flight service calls (≤ 15 s each) finish instead of cutting them off.

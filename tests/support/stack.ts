@@ -9,11 +9,12 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { createApiApp } from '../../api/app.ts';
-import { serviceUrlEnv, type ServiceUrls } from '../../lib/config.ts';
+import { loadConfig, serviceUrlEnv, type ServiceUrls } from '../../lib/config.ts';
 import { startDevServer, type DevServer } from '../../lib/temporal-dev-server.ts';
 import { seed } from '../../scripts/seed.ts';
 import { startServices, type StartServicesOptions } from '../../services/main.ts';
 import { createCheckoutWorker } from '../../workers/checkout-worker.ts';
+import { createCouponGrantsWorker } from '../../workers/coupon-grants-worker.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -26,8 +27,8 @@ export interface TestStack {
   apiUrl: string;
   /** Starts a worker in this process (returns once it is polling). */
   startWorker(): Promise<Worker>;
-  /** Starts `workers/main.ts` as a separate process, e.g. to kill it mid-flight. */
-  spawnWorkerProcess(): Promise<ChildProcess>;
+  /** Starts `workers/main.ts` as a separate process, e.g. to kill it mid-flight; `env` adds to its environment. */
+  spawnWorkerProcess(env?: Record<string, string>): Promise<ChildProcess>;
   stop(): Promise<void>;
 }
 
@@ -40,6 +41,8 @@ export interface TestStackOptions {
   pspChaos?: StartServicesOptions['pspChaos'];
   /** The PSP's webhook retry backoff, e.g. shorter for tests of redelivery. */
   pspWebhookDelivery?: StartServicesOptions['pspWebhookDelivery'];
+  /** Coupon grants per second across all workers (COUPON_GRANT_RATE_PER_SECOND); default the config's. */
+  couponGrantRatePerSecond?: number;
 }
 
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
@@ -85,6 +88,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   if (!registered.ok) throw new Error(`cannot register the webhook endpoint at the PSP: ${registered.status} ${await registered.text()}`);
 
   const workers: { worker: Worker; running: Promise<void>; connection: NativeConnection }[] = [];
+  const grantsPerSecond = options.couponGrantRatePerSecond ?? loadConfig().couponGrantRatePerSecond;
   const children: ChildProcess[] = [];
 
   return {
@@ -103,16 +107,26 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       });
       const running = worker.run();
       workers.push({ worker, running, connection: workerConnection });
+      // the grant activities' own worker, as workers/main.ts runs it beside the checkout worker
+      const grantsWorker = await createCouponGrantsWorker({
+        connection: workerConnection,
+        namespace: 'default',
+        serviceUrls: services.urls,
+        grantsPerSecond,
+      });
+      workers.push({ worker: grantsWorker, running: grantsWorker.run(), connection: workerConnection });
       return worker;
     },
-    async spawnWorkerProcess() {
+    async spawnWorkerProcess(extraEnv = {}) {
       const child = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
         cwd: ROOT,
         env: {
           ...process.env,
           TEMPORAL_ADDRESS: temporal.address,
           DATABASE_URL: database.url,
+          COUPON_GRANT_RATE_PER_SECOND: String(grantsPerSecond),
           ...serviceUrlEnv(services.urls),
+          ...extraEnv,
         },
         stdio: ['ignore', 'pipe', 'inherit'],
       });
@@ -130,9 +144,11 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     },
     async stop() {
       for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-      for (const { worker, running, connection } of workers) {
+      for (const { worker, running } of workers) {
         if (worker.getState() === 'RUNNING') worker.shutdown();
         await running.catch(() => {});
+      }
+      for (const connection of new Set(workers.map((w) => w.connection))) {
         await connection.close();
       }
       await new Promise((resolve) => api.close(resolve));

@@ -1,0 +1,29 @@
+// The worker of the coupon-grant activities. Its task queue carries the global grant rate: the
+// Temporal server hands out at most `grantsPerSecond` grant tasks per second across every worker
+// polling the queue, so adding workers adds capacity without ever exceeding the coupons service's limit.
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { couponIssuanceActivities, type CouponIssuanceActivities } from '../activities/coupons-issuance.ts';
+import type { ServiceUrls } from '../lib/config.ts';
+import { COUPON_GRANTS_TASK_QUEUE } from '../shared/coupons.ts';
+
+export interface CouponGrantsWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  serviceUrls: ServiceUrls;
+  /** `COUPON_GRANT_RATE_PER_SECOND` (lib/config.ts). */
+  grantsPerSecond: number;
+  /** Stand-in for the HTTP grant, for tests. */
+  activities?: Pick<CouponIssuanceActivities, 'grantCoupon'>;
+}
+
+export async function createCouponGrantsWorker(opts: CouponGrantsWorkerOptions): Promise<Worker> {
+  const { grantCoupon } = opts.activities ?? couponIssuanceActivities(opts.serviceUrls.coupons);
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: COUPON_GRANTS_TASK_QUEUE,
+    activities: { grantCoupon },
+    maxTaskQueueActivitiesPerSecond: opts.grantsPerSecond,
+    shutdownGraceTime: '20 seconds',
+  });
+}
