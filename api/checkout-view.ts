@@ -10,7 +10,7 @@ import {
   type CheckoutState,
   type CheckoutStatus,
 } from '../shared/checkout.ts';
-import { isTimeout, webUiUrl } from './temporal.ts';
+import { queryWithin, webUiUrl } from './temporal.ts';
 
 /** The workflow type registered by workflows/checkout.ts. */
 export const CHECKOUT_WORKFLOW_TYPE = 'checkout';
@@ -124,15 +124,7 @@ async function liveState(
   workflowId: string,
 ): Promise<{ state: CheckoutState | null; stateUnavailable?: string }> {
   const handle = ctx.client.workflow.getHandle<CheckoutWorkflow>(workflowId);
-  const deadline = Date.now() + ctx.stateQueryTimeoutMs;
-  try {
-    const state = await ctx.client.connection.withDeadline(deadline, () => handle.query(checkoutStateQuery));
-    return { state };
-  } catch (err) {
-    if (!isTimeout(err, deadline)) throw err;
-    return {
-      state: null,
-      stateUnavailable: `no checkout worker answered the state query within ${ctx.stateQueryTimeoutMs} ms`,
-    };
-  }
+  const state = await queryWithin(ctx.client, ctx.stateQueryTimeoutMs, () => handle.query(checkoutStateQuery));
+  if (state !== null) return { state };
+  return { state: null, stateUnavailable: `no checkout worker answered the state query within ${ctx.stateQueryTimeoutMs} ms` };
 }

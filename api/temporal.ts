@@ -2,6 +2,8 @@
 // would otherwise retry an unreachable frontend for ~20 s), and "cannot reach
 // Temporal" becomes a 503 the client can retry, instead of a 500.
 import {
+  WorkflowNotFoundError,
+  type WorkflowExecutionDescription,
   Connection,
   defaultGrpcRetryOptions,
   makeGrpcRetryInterceptor,
@@ -109,4 +111,33 @@ function retryWithinDeadline(): GrpcInterceptor {
     });
     return retry(options, nextCall);
   };
+}
+
+/** The execution with this id if it is a workflow of `type`; null for an unknown id or another type. */
+export async function describeWorkflowOfType(
+  client: Client,
+  workflowId: string,
+  type: string,
+): Promise<WorkflowExecutionDescription | null> {
+  try {
+    const description = await client.workflow.getHandle(workflowId).describe();
+    return description.type === type ? description : null;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return null;
+    throw err;
+  }
+}
+
+/**
+ * A query is answered by a worker, so it gets its own short deadline: with no worker polling,
+ * Temporal would hold it until the deadline. Returns null when no worker answered in time.
+ */
+export async function queryWithin<T>(client: Client, timeoutMs: number, query: () => Promise<T>): Promise<T | null> {
+  const deadline = Date.now() + timeoutMs;
+  try {
+    return await client.connection.withDeadline(deadline, query);
+  } catch (err) {
+    if (!isTimeout(err, deadline)) throw err;
+    return null;
+  }
 }

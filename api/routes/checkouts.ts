@@ -30,7 +30,7 @@ import {
   type CheckoutWorkflow,
   type ViewContext,
 } from '../checkout-view.ts';
-import { callTemporal } from '../temporal.ts';
+import { callTemporal, describeWorkflowOfType } from '../temporal.ts';
 
 /** Memo field holding the sha256 of the request that started the checkout. */
 export const REQUEST_FINGERPRINT_MEMO = 'requestSha256';
@@ -140,14 +140,8 @@ function idempotencyKeyOf(req: Request): string {
 }
 
 /** The checkout's execution, or null if no checkout workflow has this id. */
-async function describeCheckout(client: Client, workflowId: string): Promise<WorkflowExecutionDescription | null> {
-  try {
-    const description = await client.workflow.getHandle(workflowId).describe();
-    return description.type === CHECKOUT_WORKFLOW_TYPE ? description : null;
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return null;
-    throw err;
-  }
+function describeCheckout(client: Client, workflowId: string): Promise<WorkflowExecutionDescription | null> {
+  return describeWorkflowOfType(client, workflowId, CHECKOUT_WORKFLOW_TYPE);
 }
 
 async function requireCheckout(client: Client, checkoutId: string): Promise<WorkflowExecutionDescription> {

@@ -12,7 +12,6 @@ import {
   WorkflowFailedError,
   WorkflowIdConflictPolicy,
   WorkflowIdReusePolicy,
-  WorkflowNotFoundError,
   type Client,
   type WorkflowExecutionDescription,
 } from '@temporalio/client';
@@ -31,7 +30,7 @@ import {
   type IssuanceInput,
   type IssuanceResult,
 } from '../../shared/coupons.ts';
-import { callTemporal, isTimeout } from '../temporal.ts';
+import { callTemporal, describeWorkflowOfType, isTimeout, queryWithin } from '../temporal.ts';
 
 /** Workflow types registered by workflows/coupon-issuance.ts and workflows/coupon-distribution.ts. */
 export const ISSUANCE_WORKFLOW_TYPE = 'couponIssuance';
@@ -108,7 +107,7 @@ export function couponRoutes(deps: CouponRoutesDeps): Router {
 
   router.get('/coupons/issuances/:requestId', async (req, res) => {
     const requestId = req.params.requestId;
-    const description = await temporal(() => describeOf(client, issuanceWorkflowId(requestId), ISSUANCE_WORKFLOW_TYPE));
+    const description = await temporal(() => describeWorkflowOfType(client, issuanceWorkflowId(requestId), ISSUANCE_WORKFLOW_TYPE));
     if (!description) throw notFound(`no issuance for requestId "${requestId}"`);
     if (description.status.name === 'RUNNING' && req.query.wait === 'true') {
       const handle = client.workflow.getHandle<IssuanceWorkflow>(description.workflowId);
@@ -228,13 +227,8 @@ async function distributionProgress(
   const handle = deps.client.workflow.getHandle<DistributionWorkflow>(description.workflowId);
   if (description.status.name === 'COMPLETED') return { progress: await handle.result() };
   if (description.status.name !== 'RUNNING') return { progress: null };
-  const deadline = Date.now() + deps.stateQueryTimeoutMs;
-  try {
-    return { progress: await deps.client.connection.withDeadline(deadline, () => handle.query(distributionProgressQuery)) };
-  } catch (err) {
-    if (!isTimeout(err, deadline)) throw err;
-    return { progress: null, unavailable: `no worker answered the progress query within ${deps.stateQueryTimeoutMs} ms` };
-  }
+  const progress = await queryWithin(deps.client, deps.stateQueryTimeoutMs, () => handle.query(distributionProgressQuery));
+  return progress !== null ? { progress } : { progress: null, unavailable: `no worker answered the progress query within ${deps.stateQueryTimeoutMs} ms` };
 }
 
 function distributionView(description: WorkflowExecutionDescription, progress: DistributionProgress | null, unavailable?: string) {
@@ -256,18 +250,8 @@ function distributionUrl(campaignId: string, distributionId: string): string {
   return `/campaigns/${encodeURIComponent(campaignId)}/distributions/${encodeURIComponent(distributionId)}`;
 }
 
-async function describeOf(client: Client, workflowId: string, type: string): Promise<WorkflowExecutionDescription | null> {
-  try {
-    const description = await client.workflow.getHandle(workflowId).describe();
-    return description.type === type ? description : null;
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return null;
-    throw err;
-  }
-}
-
 async function requireDistribution(client: Client, campaignId: string, distributionId: string): Promise<WorkflowExecutionDescription> {
-  const description = await describeOf(client, distributionWorkflowId(distributionId), DISTRIBUTION_WORKFLOW_TYPE);
+  const description = await describeWorkflowOfType(client, distributionWorkflowId(distributionId), DISTRIBUTION_WORKFLOW_TYPE);
   if (!description || description.memo?.campaignId !== campaignId) {
     throw notFound(`no distribution "${distributionId}" of campaign "${campaignId}"`);
   }

@@ -30,7 +30,7 @@ import {
   type RefundState,
   type RefundStatus,
 } from '../../shared/refunds.ts';
-import { callTemporal, isTimeout, webUiUrl } from '../temporal.ts';
+import { callTemporal, describeWorkflowOfType, queryWithin, webUiUrl } from '../temporal.ts';
 
 /** The workflow type registered by workflows/refund.ts. */
 export const REFUND_WORKFLOW_TYPE = 'refund';
@@ -223,23 +223,12 @@ function apiStatus(execution: WorkflowExecutionStatusName, state: RefundState | 
 /** The `state` query under its own short deadline: without a worker, Temporal holds it until then. */
 async function liveState(deps: RefundRoutesDeps, refundId: string): Promise<{ state: RefundState | null; stateUnavailable?: string }> {
   const handle = deps.client.workflow.getHandle<RefundWorkflow>(refundId);
-  const deadline = Date.now() + deps.stateQueryTimeoutMs;
-  try {
-    return { state: await deps.client.connection.withDeadline(deadline, () => handle.query(refundStateQuery)) };
-  } catch (err) {
-    if (!isTimeout(err, deadline)) throw err;
-    return { state: null, stateUnavailable: `no worker answered the state query within ${deps.stateQueryTimeoutMs} ms` };
-  }
+  const state = await queryWithin(deps.client, deps.stateQueryTimeoutMs, () => handle.query(refundStateQuery));
+  return state !== null ? { state } : { state: null, stateUnavailable: `no worker answered the state query within ${deps.stateQueryTimeoutMs} ms` };
 }
 
-async function describeRefund(client: Client, refundId: string): Promise<WorkflowExecutionDescription | null> {
-  try {
-    const description = await client.workflow.getHandle(refundId).describe();
-    return description.type === REFUND_WORKFLOW_TYPE ? description : null;
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return null;
-    throw err;
-  }
+function describeRefund(client: Client, refundId: string): Promise<WorkflowExecutionDescription | null> {
+  return describeWorkflowOfType(client, refundId, REFUND_WORKFLOW_TYPE);
 }
 
 async function requireRefund(client: Client, refundId: string): Promise<WorkflowExecutionDescription> {

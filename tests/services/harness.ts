@@ -75,12 +75,7 @@ export async function startServiceStack(options: Omit<StartServicesOptions, 'dat
 
 export const uniqueId = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
 
-export const CARDS = {
-  approve: '4242424242424242',
-  decline: '4000000000000002',
-  insufficientFunds: '4000000000009995',
-  timeout: '4000000000000119',
-} as const;
+export { CARDS } from '../support/checkout-client.ts';
 
 /** Polls until `condition` holds: for effects that land while a response is still held. */
 export async function until(condition: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
