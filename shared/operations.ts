@@ -1,0 +1,46 @@
+// What operators see and do across workflows: the "retry the refused step now" signal that
+// every workflow with a slow-retry loop accepts, and the shape of the operations list the
+// API serves (GET /operations/runs) to the operations page (GET /ops).
+import { defineSignal } from '@temporalio/workflow';
+
+/**
+ * A step a service refused is retried on a slow durable timer (up to an hour apart) while
+ * the run shows NeedsAttention; once an operator has fixed the cause, this signal makes the
+ * next attempt now. Accepted by checkout and refund; ignored (and logged) when no step is
+ * waiting. Sent by POST /operations/runs/:workflowId/retry-step.
+ */
+export const retryStepSignal = defineSignal<[{ by: string; reason: string }]>('retryStep');
+
+/** An action the operations page offers for a run; each maps to one existing API call. */
+export type OperatorActionName =
+  | 'approveRefund' // POST /refunds/:id/approve        {by, reason}
+  | 'rejectRefund' // POST /refunds/:id/reject          {by, reason}
+  | 'retryRefund' // POST /refunds/:id/retry            {by, reason}   (NEEDS_OPERATOR)
+  | 'refundManually' // POST /refunds/:id/refund-manually {by, reason, reference}
+  | 'abandonRefund' // POST /refunds/:id/abandon        {by, reason}
+  | 'resolveMismatch' // POST /reconciliation/mismatches/:id/resolve {by, note, ...}
+  | 'cancelCheckout' // POST /checkouts/:id/cancel      {reason}
+  | 'retryStep'; // POST /operations/runs/:workflowId/retry-step {by, reason}
+
+/** One run in GET /operations/runs: what the visibility store and the run's metadata say. */
+export interface OperationsRun {
+  workflowId: string;
+  runId: string;
+  workflowType: string;
+  startTime: string;
+  /** Search attributes (shared/search-attributes.ts); null where the workflow sets none. */
+  flowStatus: string | null;
+  checkoutStep: string | null;
+  orderId: string | null;
+  amountMinor: number | null;
+  currency: string | null;
+  region: string | null;
+  needsAttention: boolean;
+  /** The start's static summary and the workflow's current details (Markdown, as the Web UI shows them). */
+  summary: string | null;
+  currentDetails: string | null;
+  /** The actions this run accepts in its current state. */
+  actions: OperatorActionName[];
+  /** The run in the Temporal Web UI, when its address is configured. */
+  webUiUrl: string | null;
+}
