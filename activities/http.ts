@@ -2,6 +2,7 @@
 // It carries the idempotency key and turns every answer into a result, a typed
 // non-retryable business failure, or a plain retryable error that names the service.
 import { ApplicationFailure } from '@temporalio/common';
+import { tracedCall } from '../lib/http-observability.ts';
 import { BusinessFailure, type BusinessFailureType } from '../shared/errors.ts';
 
 /** Below the activities' startToCloseTimeout, so a slow service reports a clear error. */
@@ -67,15 +68,29 @@ export async function callServiceUnlessMissing<T>(request: ServiceRequest): Prom
   throw toFailure(request, status, body as ErrorBody, retryAfter);
 }
 
-async function send(request: ServiceRequest): Promise<{ status: number; body: unknown; retryAfter: string | null }> {
-  const { service, baseUrl, path, method = 'POST', body, idempotencyKey } = request;
-  const headers: Record<string, string> = { accept: 'application/json' };
+interface Answer {
+  status: number;
+  body: unknown;
+  retryAfter: string | null;
+}
+
+/** One CLIENT span per call; the service continues its trace (and its log lines name our workflow and order). */
+function send(request: ServiceRequest): Promise<Answer> {
+  const { service, method = 'POST' } = request;
+  const url = new URL(request.path, request.baseUrl);
+  const attributes = { 'http.request.method': method, 'url.full': url.href, 'commerce.service': service };
+  return tracedCall(`${method} ${service}`, attributes, (traceHeaders) => fetchAnswer(request, url, traceHeaders));
+}
+
+async function fetchAnswer(request: ServiceRequest, url: URL, traceHeaders: Record<string, string>): Promise<Answer> {
+  const { service, path, method = 'POST', body, idempotencyKey } = request;
+  const headers: Record<string, string> = { accept: 'application/json', ...traceHeaders };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
   let response: Response;
   let text: string;
   try {
-    response = await fetch(new URL(path, baseUrl), {
+    response = await fetch(url, {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),

@@ -3,10 +3,14 @@
 import express from 'express';
 import type { Client } from '@temporalio/client';
 import { errorMiddleware, notFound } from '../lib/http-errors.ts';
+import { observeHttp } from '../lib/http-observability.ts';
+import { createLogger } from '../lib/logger.ts';
+import { metricsHandler } from '../lib/metrics.ts';
 import { CHECKOUT_TASK_QUEUE } from '../shared/task-queues.ts';
 import { checkoutRoutes } from './routes/checkouts.ts';
 import { couponRoutes } from './routes/coupons.ts';
 import { healthRoutes } from './routes/health.ts';
+import { operationsRoutes } from './routes/operations.ts';
 import { reconciliationRoutes } from './routes/reconciliation.ts';
 import { refundRoutes } from './routes/refunds.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
@@ -48,6 +52,9 @@ export function createApiApp(deps: ApiDeps): express.Express {
   const timeouts = { ...DEFAULT_API_TIMEOUTS, ...deps.timeouts };
   const app = express();
   app.disable('x-powered-by');
+  // First: every request gets its span, log context and duration, whichever route answers it.
+  app.use(observeHttp('api'));
+  app.get('/metrics', metricsHandler());
   // Before the JSON parser: the webhook signature is checked over the raw bytes.
   if (deps.db && deps.webhookSecrets?.length) {
     app.use(
@@ -103,6 +110,16 @@ export function createApiApp(deps: ApiDeps): express.Express {
     }),
   );
 
+  app.use(
+    operationsRoutes({
+      client: deps.client,
+      namespace: deps.namespace,
+      temporalUiUrl: deps.temporalUiUrl,
+      temporalTimeoutMs: timeouts.temporalMs,
+      stateQueryTimeoutMs: timeouts.stateQueryMs,
+    }),
+  );
+
   if (deps.db) {
     app.use(
       reconciliationRoutes({
@@ -115,6 +132,7 @@ export function createApiApp(deps: ApiDeps): express.Express {
   }
 
   app.use((req, _res, next) => next(notFound(`no route for ${req.method} ${req.path}`)));
-  app.use(errorMiddleware((message, err) => console.error(`[api] ${message}`, err)));
+  const log = createLogger('api');
+  app.use(errorMiddleware((message, err) => log.error(message, { err })));
   return app;
 }

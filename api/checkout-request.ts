@@ -5,10 +5,19 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { CheckoutInput } from '../shared/checkout.ts';
 import { formatMoney } from '../shared/money.ts';
+import { DEFAULT_REGION } from '../shared/search-attributes.ts';
 
 export const MAX_CHECKOUT_LINES = 50;
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,100}$/;
+/**
+ * An opaque account id: operators see it and it is indexed (search attribute CustomerId), so no
+ * `@` (emails) and no spaces (names). Every route that takes a customer id uses this one.
+ */
+export const customerIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must be an opaque account id: 1 to 64 characters from A-Z a-z 0-9 . _ : - (no emails or names)');
+const REGION = /^[a-z]{2,10}(-[a-z0-9]{1,10})?$/;
 
 const lineSchema = z.object({
   sku: z.string().min(1).max(64),
@@ -18,7 +27,9 @@ const lineSchema = z.object({
 
 export const checkoutRequestSchema = z
   .object({
-    customerId: z.string().min(1).max(100),
+    customerId: customerIdSchema,
+    // Optional and without a schema default, so requests sent before it existed keep their fingerprint.
+    region: z.string().regex(REGION, 'must be a lowercase region code like eu, us or us-east').optional(),
     currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code: 3 upper-case letters'),
     lines: z.array(lineSchema).min(1).max(MAX_CHECKOUT_LINES),
     couponCode: z.string().min(1).max(64).optional(),
@@ -57,6 +68,7 @@ export function toCheckoutInput(checkoutKey: string, request: CheckoutRequest): 
   return {
     checkoutKey,
     customerId: request.customerId,
+    region: request.region ?? DEFAULT_REGION,
     currency: request.currency,
     lines: request.lines.map(({ sku, quantity, unitPriceMinor }) => ({ sku, quantity, unitPriceMinor })),
     ...(request.couponCode === undefined ? {} : { couponCode: request.couponCode }),

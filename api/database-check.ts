@@ -1,5 +1,8 @@
 // The API's only use of the database: a `SELECT 1` for /healthz.
 import pg from 'pg';
+import { createLogger } from '../lib/logger.ts';
+
+const log = createLogger('api');
 
 export interface DatabaseCheck {
   check(): Promise<void>;
@@ -14,7 +17,7 @@ export function createDatabaseCheck(databaseUrl: string, timeoutMs = 2_000): Dat
     query_timeout: timeoutMs,
   });
   // An idle connection dropped by the server must not crash the process; the next check reports it.
-  pool.on('error', (err) => console.error(`[api] database connection lost: ${err.message}`));
+  pool.on('error', (err) => log.error(`database connection lost: ${err.message}`));
   return {
     async check() {
       await pool.query('SELECT 1');

@@ -7,11 +7,14 @@ import { pathToFileURL } from 'node:url';
 import { Client, type Connection } from '@temporalio/client';
 import { loadConfig, temporalAddress, type Config } from '../lib/config.ts';
 import { createDb } from '../lib/db.ts';
+import { createLogger } from '../lib/logger.ts';
+import { installTracing, temporalClientInterceptors } from '../lib/telemetry.ts';
 import { createApiApp } from './app.ts';
 import { createDatabaseCheck } from './database-check.ts';
 import { connectTemporal, errorMessage, isTimeout } from './temporal.ts';
 
-const log = (message: string) => console.log(`[api] ${message}`);
+const logger = createLogger('api');
+const log = (message: string) => logger.info(message);
 const PROBE_TIMEOUT_MS = 5_000;
 
 export interface RunningApi {
@@ -22,7 +25,7 @@ export interface RunningApi {
 export async function startApi(config: Config = loadConfig()): Promise<RunningApi> {
   const address = temporalAddress(config);
   const connection = connectTemporal(address);
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const client = new Client({ connection, namespace: config.temporal.namespace, interceptors: temporalClientInterceptors() });
   const database = createDatabaseCheck(config.databaseUrl);
   const db = createDb(config.databaseUrl);
   const watcher = watchTemporal(connection, address);
@@ -81,7 +84,7 @@ function watchTemporal(connection: Connection, address: string): { stop(): Promi
     } catch (err) {
       if (stopped) return;
       const why = isTimeout(err, deadline) ? `no answer within ${PROBE_TIMEOUT_MS / 1000} s` : errorMessage(err);
-      log(`Temporal at ${address} is not reachable yet (${why}); retrying in ${delayMs / 1000} s`);
+      logger.warn(`Temporal at ${address} is not reachable yet (${why}); retrying in ${delayMs / 1000} s`);
       timer = setTimeout(() => (inFlight = attempt()), delayMs);
       delayMs = Math.min(delayMs * 2, 30_000);
     }
@@ -99,11 +102,13 @@ function watchTemporal(connection: Connection, address: string): { stop(): Promi
 }
 
 async function main(): Promise<void> {
+  const config = loadConfig();
+  const tracing = installTracing({ serviceName: 'api', otlpEndpoint: config.otlpEndpoint });
   let api: RunningApi;
   try {
-    api = await startApi();
+    api = await startApi(config);
   } catch (err) {
-    console.error('[api] failed to start:', err);
+    logger.error('failed to start', { err });
     process.exit(1);
   }
   let stopping = false;
@@ -115,12 +120,13 @@ async function main(): Promise<void> {
     stopping = true;
     log(`${signal}: closing`);
     const force = setTimeout(() => {
-      log('still closing after 10 s: exiting');
+      logger.warn('still closing after 10 s: exiting');
       process.exit(1);
     }, 10_000);
     force.unref();
     await api.close();
     log('closed');
+    await tracing.shutdown();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));

@@ -47,6 +47,13 @@ export interface Config {
    * Temporal server on the coupon-grants task queue (the coupons service's capacity, not one worker's).
    */
   couponGrantRatePerSecond: number;
+  /**
+   * `OTEL_EXPORTER_OTLP_ENDPOINT`: base URL of an OTLP/HTTP collector (e.g. Jaeger's
+   * http://127.0.0.1:4318); traces go to `<url>/v1/traces`. Unset: nothing is exported.
+   */
+  otlpEndpoint: string | undefined;
+  /** `WORKER_METRICS_ADDRESS`: host:port where the worker serves Prometheus `/metrics`. */
+  workerMetricsAddress: string;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -109,6 +116,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ...optionalInt(env, 'REFUND_EXPIRE_AFTER_MS', 'expireAfterMs'),
     },
     couponGrantRatePerSecond: int(env, 'COUPON_GRANT_RATE_PER_SECOND', 200),
+    otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
+    workerMetricsAddress: env.WORKER_METRICS_ADDRESS || '127.0.0.1:9464',
   };
 }
 

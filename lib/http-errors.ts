@@ -4,6 +4,9 @@
 // → 400, the rest → 500) and rendered as `{ error: { code, message, field?, ... } }`.
 import type { ErrorRequestHandler, Response } from 'express';
 import type { z } from 'zod';
+import { createLogger } from './logger.ts';
+
+const log = createLogger('http');
 
 export type ErrorDetails = Record<string, unknown>;
 
@@ -159,5 +162,5 @@ export function errorMiddleware(log: (message: string, err: unknown) => void = d
 }
 
 function defaultLog(message: string, err: unknown): void {
-  console.error(message, err);
+  log.error(message, { err });
 }

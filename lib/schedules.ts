@@ -2,7 +2,7 @@
 // operator may pause or retune one in the Web UI; a restart must not undo that).
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
-import { RECONCILIATION_SCHEDULE_ID } from '../shared/reconciliation.ts';
+import { RECONCILIATION_SCHEDULE_ID, reconciliationStartAttributes, reconciliationSummary } from '../shared/reconciliation.ts';
 import { CHECKOUT_TASK_QUEUE } from '../shared/task-queues.ts';
 
 export interface ReconciliationScheduleOptions {
@@ -25,6 +25,8 @@ export async function ensureReconciliationSchedule(client: Client, options: Reco
         taskQueue: options.taskQueue ?? CHECKOUT_TASK_QUEUE,
         // Temporal appends the action time, so every run has its own id
         workflowId: 'reconciliation',
+        staticSummary: reconciliationSummary('schedule'),
+        typedSearchAttributes: reconciliationStartAttributes(),
       },
       policies: {
         // a run still going when the next is due: skip the next one, the lookback overlaps anyway

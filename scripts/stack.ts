@@ -9,6 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, serviceUrlEnv, temporalAddress, DEFAULT_TEMPORAL_PORT } from '../lib/config.ts';
 import { createDb } from '../lib/db.ts';
+import { createLogger } from '../lib/logger.ts';
+import { installTracing } from '../lib/telemetry.ts';
 import { ensureReconciliationSchedule } from '../lib/schedules.ts';
 import { startDevServer, type DevServer } from '../lib/temporal-dev-server.ts';
 import { startServices } from '../services/main.ts';
@@ -17,7 +19,10 @@ import { seed } from './seed.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const config = loadConfig();
-const log = (message: string) => console.log(`[stack] ${message}`);
+const logger = createLogger('stack');
+const log = (message: string) => logger.info(message);
+// The six services run in this process (the worker and the API in their own).
+const tracing = installTracing({ serviceName: 'services', otlpEndpoint: config.otlpEndpoint });
 
 let devServer: DevServer | undefined;
 if (!config.temporal.address) {
@@ -97,6 +102,7 @@ async function stop(code = 0): Promise<void> {
   worker.kill('SIGTERM');
   await Promise.all([exitOf(api), exitOf(worker)]);
   await services.close();
+  await tracing.shutdown();
   await devServer?.stop();
   log('stopped');
   process.exit(code);
@@ -109,4 +115,5 @@ log(`PSP webhooks → ${webhookUrl}`);
 log(`Temporal       ${address} (namespace ${config.temporal.namespace})`);
 if (devServer?.uiUrl) log(`Temporal Web UI ${devServer.uiUrl}/namespaces/${config.temporal.namespace}/workflows`);
 for (const [name, url] of Object.entries(services.urls)) log(`${name.padEnd(14)} ${url}`);
+log(`metrics        http://127.0.0.1:${config.apiPort}/metrics (API, services on their ports), http://${config.workerMetricsAddress}/metrics (worker)`);
 log('Ctrl-C stops everything');

@@ -7,6 +7,8 @@
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type ServiceUrls } from '../lib/config.ts';
 import { createDb } from '../lib/db.ts';
+import { createLogger } from '../lib/logger.ts';
+import { installTracing } from '../lib/telemetry.ts';
 import type { ServiceName } from './common/app.ts';
 import { listen, type RunningServer } from './common/server.ts';
 import { createCouponsApp } from './coupons/app.ts';
@@ -92,19 +94,22 @@ export async function startServices(opts: StartServicesOptions): Promise<Running
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const config = loadConfig();
+  const tracing = installTracing({ serviceName: 'services', otlpEndpoint: config.otlpEndpoint });
+  const log = createLogger('services');
   const services = await startServices({
     databaseUrl: config.databaseUrl,
     ports: config.servicePorts,
     pspTimeoutCardMs: config.psp.timeoutCardMs,
     pspWebhookSecret: config.psp.webhookSecret,
   });
-  for (const [name, url] of Object.entries(services.urls)) console.log(`[services] ${name.padEnd(9)} listening on ${url}`);
+  for (const [name, url] of Object.entries(services.urls)) log.info(`${name} listening on ${url}`, { url });
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`[services] ${signal}: closing`);
+    log.info(`${signal}: closing`);
     await services.close();
+    await tracing.shutdown();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));

@@ -1,8 +1,20 @@
 // The checkout workflow's contract: input, result, state, signals and queries.
 // Imported by the workflow, the API and the tests, so kept free of Node imports.
+import type { SearchAttributePair } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { PaymentStatus } from './payments.ts';
 import type { RefundStatus } from './refunds.ts';
+import {
+  AmountMinorKey,
+  CheckoutStepKey,
+  CurrencyKey,
+  CustomerIdKey,
+  DEFAULT_REGION,
+  FlowStatusKey,
+  NeedsAttentionKey,
+  OrderIdKey,
+  RegionKey,
+} from './search-attributes.ts';
 
 export interface CheckoutLine {
   sku: string;
@@ -22,7 +34,10 @@ export interface PaymentMethod {
 export interface CheckoutInput {
   /** The client's idempotency key; the workflow id and order id derive from it. */
   checkoutKey: string;
+  /** An opaque account id (never an email or a name: it is shown to operators and indexed). */
   customerId: string;
+  /** The sales region, a lowercase code like `eu` or `us-east` (default DEFAULT_REGION). */
+  region?: string;
   currency: string;
   lines: CheckoutLine[];
   couponCode?: string;
@@ -68,6 +83,8 @@ export type CheckoutStep =
   | 'RESERVING_STOCK'
   | 'LOCKING_COUPON'
   | 'AUTHORIZING_PAYMENT'
+  /** The provider has the authorization request and has not decided yet (the checkout waits, then asks). */
+  | 'AWAITING_PAYMENT'
   | 'CAPTURING_PAYMENT'
   | 'FULFILLING'
   | 'COMPENSATING'
@@ -134,4 +151,21 @@ export function refundRequestIdFor(checkoutKey: string): string {
 /** The checkout that owns an order (inverse of orderIdFor), or null for foreign references. */
 export function checkoutWorkflowIdForOrder(orderId: string): string | null {
   return orderId.startsWith('order-') ? checkoutWorkflowId(orderId.slice('order-'.length)) : null;
+}
+
+/**
+ * The search attributes a checkout starts with, so it is findable before its first workflow
+ * task; the workflow upserts them as it moves (AmountMinor becomes the order service's total).
+ */
+export function checkoutStartAttributes(input: CheckoutInput): SearchAttributePair[] {
+  return [
+    { key: FlowStatusKey, value: 'RUNNING' satisfies CheckoutStatus },
+    { key: CheckoutStepKey, value: 'CREATING_ORDER' satisfies CheckoutStep },
+    { key: NeedsAttentionKey, value: false },
+    { key: OrderIdKey, value: orderIdFor(input.checkoutKey) },
+    { key: CustomerIdKey, value: input.customerId },
+    { key: AmountMinorKey, value: input.lines.reduce((sum, l) => sum + l.quantity * l.unitPriceMinor, 0) },
+    { key: CurrencyKey, value: input.currency },
+    { key: RegionKey, value: input.region ?? DEFAULT_REGION },
+  ];
 }

@@ -1,6 +1,8 @@
 // Coupon issuance and campaign distribution: the workflows' contracts.
 // Workflow-safe: no Node imports.
+import type { SearchAttributePair } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { CustomerIdKey, FlowStatusKey, NeedsAttentionKey } from './search-attributes.ts';
 
 /** Task queue of the coupon-grant activities; its worker carries the global rate limit. */
 export const COUPON_GRANTS_TASK_QUEUE = 'coupon-grants';
@@ -65,6 +67,61 @@ export const pauseDistributionSignal = defineSignal('pause');
 export const resumeDistributionSignal = defineSignal('resume');
 export const cancelDistributionSignal = defineSignal<[{ by: string; reason: string }]>('cancel');
 export const distributionProgressQuery = defineQuery<DistributionProgress>('progress');
+
+/** Where one issuance is: its step while RUNNING, then its final IssuanceStatus. */
+export type IssuanceStep = 'RESERVING_QUOTA' | 'GRANTING' | 'CONFIRMING' | 'RELEASING_QUOTA';
+
+export interface IssuanceState {
+  requestId: string;
+  campaignId: string;
+  status: 'RUNNING' | IssuanceStatus;
+  step: IssuanceStep | null;
+  /** Grant attempts so far (each followed by "did it happen?"). */
+  grantAttempts: number;
+  result: IssuanceResult | null;
+}
+export const issuanceStateQuery = defineQuery<IssuanceState>('state');
+
+/** One batch of a distribution: how far through its page of recipients. */
+export interface DistributionBatchProgress {
+  distributionId: string;
+  offset: number;
+  limit: number;
+  /** Recipients read for this page (null until read) and those already issued to or refused. */
+  recipients: number | null;
+  processed: number;
+  totals: DistributionTotals;
+}
+export const distributionBatchProgressQuery = defineQuery<DistributionBatchProgress>('progress');
+
+/** An issuance's one line in the Temporal UI (the customer id is an opaque account id). */
+export function issuanceSummary({ campaignId, customerId }: IssuanceInput): string {
+  return `Coupon of campaign ${campaignId} for customer ${customerId}`;
+}
+
+export function issuanceStartAttributes({ customerId }: IssuanceInput): SearchAttributePair[] {
+  return [
+    { key: FlowStatusKey, value: 'RUNNING' },
+    { key: NeedsAttentionKey, value: false },
+    { key: CustomerIdKey, value: customerId },
+  ];
+}
+
+export function distributionSummary(campaignId: string, recipients: number): string {
+  return `Coupons of campaign ${campaignId} for ${recipients} ${recipients === 1 ? 'customer' : 'customers'}`;
+}
+
+export function distributionBatchSummary(campaignId: string, offset: number, limit: number): string {
+  return `Coupons of campaign ${campaignId} · recipients ${offset + 1}–${offset + limit}`;
+}
+
+/** Distributions and their batches start running; nothing in them waits for a person. */
+export function distributionStartAttributes(): SearchAttributePair[] {
+  return [
+    { key: FlowStatusKey, value: 'RUNNING' satisfies DistributionStatus },
+    { key: NeedsAttentionKey, value: false },
+  ];
+}
 
 export function issuanceWorkflowId(requestId: string): string {
   return `coupon-issuance-${requestId}`;

@@ -1,6 +1,8 @@
 // Reconciliation of the provider's settlement report against our payments and
 // orders. Workflow-safe: no Node imports.
+import type { SearchAttributePair } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { FlowStatusKey, NeedsAttentionKey, OrderIdKey } from './search-attributes.ts';
 
 export const RECONCILIATION_SCHEDULE_ID = 'reconciliation';
 
@@ -36,4 +38,55 @@ export const mismatchStateQuery = defineQuery<{ mismatchId: string; status: Mism
 
 export function mismatchWorkflowId(mismatchId: string): string {
   return `mismatch-${mismatchId}`;
+}
+
+/** Where a reconciliation run is (its FlowStatus is RUNNING, then FINISHED). */
+export type ReconciliationStep = 'COLLECTING_FACTS' | 'RECORDING_MISMATCHES' | 'SETTLING' | 'FINISHED';
+
+export interface ReconciliationProgress {
+  step: ReconciliationStep;
+  periodStart: string;
+  periodEnd: string;
+  /** Null until the step that knows them has run. */
+  examined: number | null;
+  detected: number | null;
+  settled: number;
+}
+
+/** "Where is this run now?": the step, the period, the counts so far. */
+export const reconciliationProgressQuery = defineQuery<ReconciliationProgress>('progress');
+
+/** A run's one line in the Temporal UI; `trigger` says who started it. */
+export function reconciliationSummary(trigger: 'schedule' | 'operator'): string {
+  return `Reconciliation · provider settlement report against our payments and orders · started by ${trigger === 'schedule' ? 'the schedule' : 'an operator'}`;
+}
+
+/** What a run starts with: running, nobody needed (its mismatches wait for people in their own workflows). */
+export function reconciliationStartAttributes(): SearchAttributePair[] {
+  return [
+    { key: FlowStatusKey, value: 'RUNNING' },
+    { key: NeedsAttentionKey, value: false },
+  ];
+}
+
+export interface MismatchFacts {
+  mismatchId: string;
+  kind: MismatchKind;
+  /** Our order id, or the provider's reference when no order of ours stands for it. */
+  reference: string;
+  summary: string;
+}
+
+/** A mismatch's one line in the Temporal UI: which, what kind, what differs (amounts and references only). */
+export function mismatchSummary({ mismatchId, kind, summary }: MismatchFacts): string {
+  return `Mismatch ${mismatchId} · ${kind} · ${summary}`;
+}
+
+/** A mismatch starts OPEN and waiting for an operator's `resolve`. */
+export function mismatchStartAttributes({ reference }: MismatchFacts): SearchAttributePair[] {
+  return [
+    { key: FlowStatusKey, value: 'OPEN' satisfies MismatchStatus },
+    { key: NeedsAttentionKey, value: true },
+    { key: OrderIdKey, value: reference },
+  ];
 }

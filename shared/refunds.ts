@@ -1,6 +1,9 @@
 // The Refund workflow's contract: input, state, operator signals and the query.
 // Workflow-safe: no Node imports.
+import type { SearchAttributePair } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { formatMoney } from './money.ts';
+import { AmountMinorKey, CurrencyKey, CustomerIdKey, FlowStatusKey, NeedsAttentionKey, OrderIdKey, RegionKey } from './search-attributes.ts';
 
 export interface RestockLine {
   sku: string;
@@ -91,4 +94,45 @@ export function refundWorkflowId(requestId: string): string {
 export const refundIdFor = refundWorkflowId;
 export function refundRequestIdFromRefundId(refundId: string): string | null {
   return refundId.startsWith('refund-') ? refundId.slice('refund-'.length) : null;
+}
+
+/**
+ * What a refund inherits from the order it gives money back for (read from the order's
+ * checkout by the API, from the parent run by a parent workflow); each may be unknown.
+ */
+export interface RefundOrigin {
+  region?: string | undefined;
+  customerId?: string | undefined;
+  currency?: string | undefined;
+}
+
+/** The refund's one line in the Temporal UI: the money, the order, why; nothing about the person. */
+export function refundSummary(input: Pick<RefundInput, 'orderId' | 'amount' | 'reason'>, currency?: string): string {
+  const amount =
+    input.amount === 'full'
+      ? 'in full'
+      : currency
+        ? formatMoney({ amountMinor: input.amount, currency })
+        : `${input.amount} minor units`;
+  return `Refund ${amount} of order ${input.orderId} · ${oneLine(input.reason, 60)}`;
+}
+
+/** The search attributes a refund starts with, so it is findable before its first workflow task. */
+export function refundStartAttributes(input: Pick<RefundInput, 'orderId' | 'amount'>, origin: RefundOrigin = {}): SearchAttributePair[] {
+  const pairs: SearchAttributePair[] = [
+    { key: FlowStatusKey, value: 'VALIDATING' satisfies RefundStatus },
+    { key: NeedsAttentionKey, value: false },
+    { key: OrderIdKey, value: input.orderId },
+  ];
+  if (typeof input.amount === 'number') pairs.push({ key: AmountMinorKey, value: input.amount });
+  if (origin.currency) pairs.push({ key: CurrencyKey, value: origin.currency });
+  if (origin.region) pairs.push({ key: RegionKey, value: origin.region });
+  if (origin.customerId) pairs.push({ key: CustomerIdKey, value: origin.customerId });
+  return pairs;
+}
+
+/** Free text shortened to one line for a summary. */
+function oneLine(text: string, max: number): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`;
 }

@@ -40,6 +40,8 @@ test('the app variables are the ones the code reads, and they reach the publishe
   assert.equal(config.temporal.namespace, appEnv.TEMPORAL_NAMESPACE);
   assert.equal(config.temporal.uiUrl, appEnv.TEMPORAL_UI_URL);
   assert.equal(config.databaseUrl, appEnv.DATABASE_URL);
+  assert.equal(config.otlpEndpoint, appEnv.OTEL_EXPORTER_OTLP_ENDPOINT);
+  assert.ok(publishedHostPorts('jaeger').includes(Number(new URL(config.otlpEndpoint!).port)), 'jaeger publishes the OTLP port');
 
   const temporalPort = Number(config.temporal.address!.split(':')[1]);
   assert.ok(publishedHostPorts('temporal').includes(temporalPort), 'temporal publishes TEMPORAL_ADDRESS port');

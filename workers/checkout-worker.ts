@@ -7,6 +7,7 @@ import { reconciliationActivities } from '../activities/reconciliation.ts';
 import type { ServiceUrls } from '../lib/config.ts';
 import type { Db } from '../lib/db.ts';
 import { CHECKOUT_TASK_QUEUE } from '../shared/task-queues.ts';
+import { workerObservability } from './interceptors.ts';
 
 /** Webpack resolves the workflows' explicit `.ts` imports as plain file paths; no loader config needed. */
 export const CHECKOUT_WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -35,6 +36,9 @@ export async function createCheckoutWorker(opts: CheckoutWorkerOptions): Promise
       ...(opts.db ? { ...reconciliationActivities(opts.serviceUrls, opts.db), ...distributionRecipientActivities(opts.db) } : {}),
     },
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: CHECKOUT_WORKFLOWS_PATH }),
+    // Tracing, business metrics and log context. A prebuilt bundle carries workflow interceptors only
+    // if it was built with `workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES`.
+    ...workerObservability({ workflows: true }),
     // On shutdown, let in-flight service calls (≤ 15 s each) finish instead of cutting them off.
     shutdownGraceTime: '20 seconds',
   });

@@ -5,6 +5,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { couponIssuanceActivities, type CouponIssuanceActivities } from '../activities/coupons-issuance.ts';
 import type { ServiceUrls } from '../lib/config.ts';
 import { COUPON_GRANTS_TASK_QUEUE } from '../shared/coupons.ts';
+import { workerObservability } from './interceptors.ts';
 
 export interface CouponGrantsWorkerOptions {
   connection: NativeConnection;
@@ -24,6 +25,7 @@ export async function createCouponGrantsWorker(opts: CouponGrantsWorkerOptions):
     taskQueue: COUPON_GRANTS_TASK_QUEUE,
     activities: { grantCoupon },
     maxTaskQueueActivitiesPerSecond: opts.grantsPerSecond,
+    ...workerObservability({ workflows: false }),
     shutdownGraceTime: '20 seconds',
   });
 }

@@ -1,16 +1,29 @@
 // The checkout worker process. SIGINT/SIGTERM stop polling, let in-flight tasks finish, exit 0.
-import { NativeConnection, Runtime } from '@temporalio/worker';
+// It logs JSON lines (lib/logger.ts), exports traces when OTEL_EXPORTER_OTLP_ENDPOINT is set, and
+// serves Prometheus `/metrics` on WORKER_METRICS_ADDRESS: the SDK's worker metrics and the business
+// counters of workflows/interceptors.ts.
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { loadConfig, temporalAddress } from '../lib/config.ts';
 import { createDb } from '../lib/db.ts';
+import { createLogger, sdkLogFunction } from '../lib/logger.ts';
+import { installTracing } from '../lib/telemetry.ts';
 import { CHECKOUT_TASK_QUEUE } from '../shared/task-queues.ts';
 import { createCheckoutWorker } from './checkout-worker.ts';
 import { createCouponGrantsWorker } from './coupon-grants-worker.ts';
 import { COUPON_GRANTS_TASK_QUEUE } from '../shared/coupons.ts';
 
-// The runtime turns these signals into worker.shutdown(); worker.run() resolves once drained.
-Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
-
 const config = loadConfig();
+const log = createLogger('worker');
+const tracing = installTracing({ serviceName: 'worker', otlpEndpoint: config.otlpEndpoint });
+
+// Before any connection: the runtime is configured once. It turns these signals into
+// worker.shutdown(); worker.run() resolves once drained.
+Runtime.install({
+  shutdownSignals: ['SIGINT', 'SIGTERM'],
+  logger: new DefaultLogger('INFO', sdkLogFunction('worker')),
+  telemetryOptions: { metrics: { prometheus: { bindAddress: config.workerMetricsAddress } } },
+});
+
 const address = temporalAddress(config);
 const connection = await NativeConnection.connect({ address });
 const db = createDb(config.databaseUrl);
@@ -34,13 +47,15 @@ try {
     throw err;
   };
   const running = Promise.all([worker.run().catch(stopBoth), grantsWorker.run().catch(stopBoth)]);
-  console.log(
+  log.info(
     `checkout worker ready: task queues "${CHECKOUT_TASK_QUEUE}" and "${COUPON_GRANTS_TASK_QUEUE}" ` +
-      `(${config.couponGrantRatePerSecond} grants/s) on ${address} (namespace ${config.temporal.namespace})`,
+      `(${config.couponGrantRatePerSecond} grants/s) on ${address} (namespace ${config.temporal.namespace}), ` +
+      `metrics on http://${config.workerMetricsAddress}/metrics`,
   );
   await running;
-  console.log('checkout worker stopped');
+  log.info('checkout worker stopped');
 } finally {
   await connection.close();
   await db.$disconnect();
+  await tracing.shutdown();
 }

@@ -15,10 +15,10 @@ import {
   CancellationScope,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
-  sleep,
   upsertSearchAttributes,
   workflowInfo,
   type ActivityOptions,
@@ -38,9 +38,21 @@ import {
   type CompensationRecord,
 } from '../shared/checkout.ts';
 import { BusinessFailure } from '../shared/errors.ts';
-import { AmountMinorKey, CheckoutStatusKey, CheckoutStepKey, OrderIdKey } from '../shared/search-attributes.ts';
+import { formatMoney } from '../shared/money.ts';
+import {
+  AmountMinorKey,
+  CheckoutStepKey,
+  CurrencyKey,
+  CustomerIdKey,
+  DEFAULT_REGION,
+  FlowStatusKey,
+  NeedsAttentionKey,
+  OrderIdKey,
+  RegionKey,
+} from '../shared/search-attributes.ts';
 import { authorizationDecided, captureSettled, DEFAULT_TIMING, paymentOutcomes } from './payment-outcome.ts';
 import { moneyReturned, refundThroughWorkflow } from './refund-child.ts';
+import { OPERATOR_VISIBILITY_PATCH, refusedSteps } from './refused-steps.ts';
 
 /** A plain service call; the HTTP client gives up at 8 s, so a slow service reports itself. */
 const SERVICE_CALL = '10 seconds';
@@ -127,23 +139,38 @@ export async function checkout(input: CheckoutInput): Promise<CheckoutResult> {
     cancelRequested ??= reason;
     beforeCapture.cancel();
   });
+  const steps = refusedSteps(show);
+  const persist = steps.persist;
   // Asking the provider is cancellable while the customer may still cancel; after that it must not give up.
   const checkPayment = () => untilDone('Check payment with the provider', PSP_CALL).syncPayment({ orderId });
   const payment = paymentOutcomes(orderId, state.payment, timing, () =>
     pastCancelling() ? persist('syncPayment', checkPayment) : checkPayment(),
   );
 
+  /** Shows where the checkout stands: step, status, whether a person is needed, the money, the details. */
+  function show({ upsert }: { upsert: boolean }) {
+    const refused = steps.refused();
+    const amountMinor = state.totalMinor || state.subtotalMinor;
+    if (upsert) {
+      upsertSearchAttributes([
+        { key: CheckoutStepKey, value: state.step },
+        { key: FlowStatusKey, value: state.status },
+        { key: NeedsAttentionKey, value: refused.length > 0 },
+        { key: OrderIdKey, value: orderId },
+        { key: CustomerIdKey, value: input.customerId },
+        { key: AmountMinorKey, value: amountMinor },
+        { key: CurrencyKey, value: state.currency },
+        { key: RegionKey, value: input.region ?? DEFAULT_REGION },
+      ]);
+    }
+    const paymentStatus = state.payment.status ? ` · payment ${state.payment.status}` : '';
+    const refusals = refused.map(({ step, why, waitMinutes }) => ` · ${step} refused (${why}); retrying in ${waitMinutes} min — needs an operator`);
+    setCurrentDetails(`**${state.step}** · order ${orderId} · ${formatMoney({ amountMinor, currency: state.currency })}${paymentStatus}${refusals.join('')}`);
+  }
   const enter = (step: CheckoutStep, status: CheckoutStatus = 'RUNNING') => {
     state.step = step;
     state.status = status;
-    upsertSearchAttributes([
-      { key: CheckoutStepKey, value: step },
-      { key: CheckoutStatusKey, value: status },
-      { key: OrderIdKey, value: orderId },
-      { key: AmountMinorKey, value: state.totalMinor || state.subtotalMinor },
-    ]);
-    const paymentStatus = state.payment.status ? ` · payment ${state.payment.status}` : '';
-    setCurrentDetails(`**${step}** · order ${orderId} · ${state.totalMinor || state.subtotalMinor} ${state.currency}${paymentStatus}`);
+    show({ upsert: true });
   };
 
   /**
@@ -299,6 +326,9 @@ export async function checkout(input: CheckoutInput): Promise<CheckoutResult> {
         paymentMethod: input.paymentMethod,
       });
       state.paymentId = authorization.paymentId;
+      // Its own step, so operators can list checkouts waiting for the provider too long; runs
+      // recorded before the step existed replay without its upsert.
+      if (!authorizationDecided(authorization.status) && patched(OPERATOR_VISIBILITY_PATCH)) enter('AWAITING_PAYMENT');
       const decision = await awaitAuthorization(authorization.status, deadline);
       state.payment.deadline = null;
       if (decision === null) throw new CheckoutStopped(`payment not confirmed by the provider within ${timing.paymentDeadlineMs / 1000} s`);
@@ -403,26 +433,6 @@ class CheckoutStopped extends Error {
   override readonly name = 'CheckoutStopped';
 }
 
-/**
- * For steps that must not give up. Their retry policy already retries infrastructure failures
- * forever; a refusal (say, a compensation the service rejects) will not heal by itself, so keep
- * it visible and try again on a slow durable timer until an operator has fixed the cause.
- */
-async function persist<T>(name: string, run: () => Promise<T>): Promise<T> {
-  for (let round = 0; ; round++) {
-    try {
-      return await run();
-    } catch (err) {
-      if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
-      const waitMinutes = Math.min(2 ** round, 60);
-      const why = describe(err);
-      log.error(`${name} refused; retrying in ${waitMinutes} min`, { error: why });
-      setCurrentDetails(`**${name}** refused (${why}); retrying in ${waitMinutes} min — needs an operator`);
-      await sleep(`${waitMinutes} minutes`);
-    }
-  }
-}
-
 /** Why the checkout was cancelled, from what stopped it. */
 function failureReason(err: unknown, unavailable: string): string {
   if (isCancellation(err)) return 'checkout cancelled';
@@ -438,7 +448,3 @@ function refusedAs(err: unknown, type: string): boolean {
   return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === type;
 }
 
-function describe(err: ActivityFailure): string {
-  const cause = err.cause;
-  return cause instanceof ApplicationFailure ? `${cause.type}: ${cause.message}` : (cause?.message ?? err.message);
-}

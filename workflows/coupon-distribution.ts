@@ -14,23 +14,30 @@ import {
   continueAsNew,
   executeChild,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { DistributionRecipientActivities } from '../activities/coupons-issuance.ts';
 import {
   cancelDistributionSignal,
+  distributionBatchProgressQuery,
+  distributionBatchSummary,
   distributionProgressQuery,
+  distributionStartAttributes,
   distributionRequestId,
   distributionWorkflowId,
   pauseDistributionSignal,
   resumeDistributionSignal,
+  type DistributionBatchProgress,
   type DistributionInput,
   type DistributionProgress,
   type DistributionStatus,
   type DistributionTotals,
   type IssuanceResult,
 } from '../shared/coupons.ts';
+import { FlowStatusKey, NeedsAttentionKey } from '../shared/search-attributes.ts';
 import { issueCoupon } from './coupon-issuance.ts';
 
 export const DEFAULT_BATCH_SIZE = 500;
@@ -44,10 +51,12 @@ export const WAVES_PER_RUN = 10;
  */
 const ISSUES_IN_FLIGHT = 25;
 
-const recipients = proxyActivities<DistributionRecipientActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
-});
+const recipientsStep = (summary: string) =>
+  proxyActivities<DistributionRecipientActivities>({
+    startToCloseTimeout: '30 seconds',
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+    summary,
+  });
 
 export interface DistributionBatchInput {
   distributionId: string;
@@ -89,9 +98,32 @@ export async function couponDistribution(input: DistributionInput): Promise<Dist
   setHandler(pauseDistributionSignal, () => void (paused = true));
   setHandler(resumeDistributionSignal, () => void (paused = false));
   setHandler(cancelDistributionSignal, () => void (cancelled = true));
-  const total = (recipientCount ??= await recipients.countDistributionRecipients({ distributionId: input.distributionId }));
+  /**
+   * FlowStatus follows status() (upserted when it changes); the details follow every wave.
+   * NeedsAttention stays false, even while PAUSED: a pause is a person's deliberate choice, not a
+   * run stuck until someone notices it; `FlowStatus = "PAUSED"` finds paused distributions.
+   */
+  let shownStatus: DistributionStatus | null = null;
+  const show = () => {
+    const now = progress();
+    if (now.status !== shownStatus) {
+      shownStatus = now.status;
+      upsertSearchAttributes([
+        { key: FlowStatusKey, value: now.status },
+        { key: NeedsAttentionKey, value: false },
+      ]);
+    }
+    const { issued, exhausted, limitReached, failed } = now.totals;
+    setCurrentDetails(
+      `**${now.status}** · campaign ${input.campaignId} · ${now.processed}/${now.recipients} recipients · ` +
+        `${issued} issued, ${exhausted} quota exhausted, ${limitReached} at their limit, ${failed} failed`,
+    );
+  };
+  show();
+  const total = (recipientCount ??= await recipientsStep('Count the recipients').countDistributionRecipients({ distributionId: input.distributionId }));
 
   for (let wave = 0; offset < total; wave++) {
+    show();
     await condition(() => !paused || cancelled);
     if (cancelled) break;
     if (wave >= WAVES_PER_RUN || workflowInfo().continueAsNewSuggested) {
@@ -105,6 +137,8 @@ export async function couponDistribution(input: DistributionInput): Promise<Dist
         executeChild(couponDistributionBatch, {
           workflowId: `${distributionWorkflowId(input.distributionId)}-batch-${start}`,
           args: [{ distributionId: input.distributionId, campaignId: input.campaignId, offset: start, limit: batchSize }],
+          staticSummary: distributionBatchSummary(input.campaignId, start, Math.min(batchSize, total - start)),
+          typedSearchAttributes: distributionStartAttributes(),
         }),
       ),
     );
@@ -112,17 +146,30 @@ export async function couponDistribution(input: DistributionInput): Promise<Dist
     for (const batch of results) addTotals(totals, batch);
     offset = Math.min(starts[starts.length - 1]! + batchSize, total);
   }
+  show();
   return progress();
 }
 
 /** One page of recipients: each gets the campaign's coupon once, whatever happens to this run. */
 export async function couponDistributionBatch(input: DistributionBatchInput): Promise<DistributionTotals> {
-  const customerIds = await recipients.readDistributionRecipients({
+  const totals = emptyTotals();
+  const progress: DistributionBatchProgress = { distributionId: input.distributionId, offset: input.offset, limit: input.limit, recipients: null, processed: 0, totals };
+  setHandler(distributionBatchProgressQuery, () => progress);
+  // Started RUNNING by its parent; a batch never waits for a person.
+  const finish = () => {
+    upsertSearchAttributes([
+      { key: FlowStatusKey, value: 'COMPLETED' },
+      { key: NeedsAttentionKey, value: false },
+    ]);
+    setCurrentDetails(`**COMPLETED** · recipients ${input.offset + 1}–${input.offset + progress.processed} · ${totals.issued} issued`);
+  };
+  const customerIds = await recipientsStep('Read this page of recipients').readDistributionRecipients({
     distributionId: input.distributionId,
     offset: input.offset,
     limit: input.limit,
   });
-  const totals = emptyTotals();
+  progress.recipients = customerIds.length;
+  setCurrentDetails(`**RUNNING** · recipients ${input.offset + 1}–${input.offset + customerIds.length}`);
   let next = 0;
   const issueNext = async (): Promise<void> => {
     while (next < customerIds.length) {
@@ -133,9 +180,11 @@ export async function couponDistributionBatch(input: DistributionBatchInput): Pr
         customerId,
       });
       countResult(totals, result);
+      progress.processed += 1;
     }
   };
   await Promise.all(Array.from({ length: Math.min(ISSUES_IN_FLIGHT, customerIds.length) }, issueNext));
+  finish();
   return totals;
 }
 

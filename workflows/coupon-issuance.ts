@@ -10,12 +10,24 @@ import {
   ApplicationFailure,
   isCancellation,
   proxyActivities,
+  setCurrentDetails,
+  setHandler,
   sleep,
+  upsertSearchAttributes,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { CouponGrant, CouponIssuanceActivities, CouponRequest } from '../activities/coupons-issuance.ts';
-import { COUPON_GRANTS_TASK_QUEUE, type IssuanceInput, type IssuanceResult, type IssuanceStatus } from '../shared/coupons.ts';
+import {
+  COUPON_GRANTS_TASK_QUEUE,
+  issuanceStateQuery,
+  type IssuanceInput,
+  type IssuanceResult,
+  type IssuanceState,
+  type IssuanceStatus,
+  type IssuanceStep,
+} from '../shared/coupons.ts';
 import { BusinessFailure } from '../shared/errors.ts';
+import { CustomerIdKey, FlowStatusKey, NeedsAttentionKey } from '../shared/search-attributes.ts';
 
 /** The HTTP client gives up at 8 s; a call is one attempt's worth of that. */
 const SERVICE_CALL = '10 seconds';
@@ -34,6 +46,7 @@ const NON_RETRYABLE = [...Object.keys(REFUSALS), BusinessFailure.InvalidRequest,
 const reserving = proxyActivities<CouponIssuanceActivities>({
   startToCloseTimeout: SERVICE_CALL,
   retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+  summary: "Reserve the campaign's quota",
 });
 
 /** Confirm, release and "did it happen?": until done, since the grant's fate hangs on them. */
@@ -41,7 +54,8 @@ const UNTIL_DONE: ActivityOptions = {
   startToCloseTimeout: SERVICE_CALL,
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: NON_RETRYABLE },
 };
-const settling = proxyActivities<CouponIssuanceActivities>(UNTIL_DONE);
+// Each call names itself in the Web UI through the activity summary.
+const settling = (summary: string) => proxyActivities<CouponIssuanceActivities>({ ...UNTIL_DONE, summary });
 
 /**
  * The grant runs on its own task queue, whose worker carries the global rate limit. One attempt
@@ -51,14 +65,55 @@ const granting = proxyActivities<CouponIssuanceActivities>({
   taskQueue: COUPON_GRANTS_TASK_QUEUE,
   startToCloseTimeout: SERVICE_CALL,
   retry: { maximumAttempts: 1 },
+  summary: "Grant the coupon into the customer's wallet",
 });
 
 export async function couponIssuance(input: IssuanceInput): Promise<IssuanceResult> {
-  return issueCoupon(input);
+  const state: IssuanceState = {
+    requestId: input.requestId,
+    campaignId: input.campaignId,
+    status: 'RUNNING',
+    step: null,
+    grantAttempts: 0,
+    result: null,
+  };
+  setHandler(issuanceStateQuery, () => state);
+  // Nothing here waits for a person: a refusal or a failure is the issuance's final answer.
+  const show = () => {
+    upsertSearchAttributes([
+      { key: FlowStatusKey, value: state.status },
+      { key: NeedsAttentionKey, value: false },
+      { key: CustomerIdKey, value: input.customerId },
+    ]);
+    const where = state.step === null ? '' : ` · ${state.step}`;
+    const why = state.result?.reason ? ` · ${state.result.reason}` : '';
+    setCurrentDetails(`**${state.status}**${where} · coupon of campaign ${input.campaignId}${why}`);
+  };
+  state.result = await issueCoupon(input, {
+    step(step) {
+      state.step = step;
+      show();
+    },
+    grantAttempt() {
+      state.grantAttempts += 1;
+    },
+  });
+  state.status = state.result.status;
+  state.step = null;
+  show();
+  return state.result;
 }
 
+/** How a single issuance follows its own progress (a distribution batch issues many and does not). */
+export interface IssuanceProgress {
+  step(step: IssuanceStep): void;
+  grantAttempt(): void;
+}
+
+const UNWATCHED: IssuanceProgress = { step: () => {}, grantAttempt: () => {} };
+
 /** reserve → grant → confirm, or release; shared by the single issuance and the distribution batches. */
-export async function issueCoupon(request: CouponRequest): Promise<IssuanceResult> {
+export async function issueCoupon(request: CouponRequest, progress: IssuanceProgress = UNWATCHED): Promise<IssuanceResult> {
   const result = (status: IssuanceStatus, couponCode: string | null, reason: string | null): IssuanceResult => ({
     requestId: request.requestId,
     campaignId: request.campaignId,
@@ -69,29 +124,38 @@ export async function issueCoupon(request: CouponRequest): Promise<IssuanceResul
   });
   const { requestId } = request;
 
+  const releaseQuota = () => {
+    progress.step('RELEASING_QUOTA');
+    return settling('Give the quota back').releaseCouponQuota({ requestId });
+  };
+
+  progress.step('RESERVING_QUOTA');
   try {
     await reserving.reserveCouponQuota(request);
   } catch (err) {
     const refusal = refusalOf(err);
     if (refusal) return result(refusal.status, null, refusal.reason);
     // unanswered: a lost attempt may have reserved, so give it back
-    await settling.releaseCouponQuota({ requestId });
+    await releaseQuota();
     return result('FAILED', null, `quota could not be reserved: ${describe(err)}`);
   }
 
-  const grant = await grantCheckingEachTime(request);
+  progress.step('GRANTING');
+  const grant = await grantCheckingEachTime(request, progress);
   if ('failure' in grant) {
-    await settling.releaseCouponQuota({ requestId });
+    await releaseQuota();
     return result('FAILED', null, `coupon could not be granted: ${grant.failure}`);
   }
-  await settling.confirmCouponQuota({ requestId });
+  progress.step('CONFIRMING');
+  await settling('Confirm the quota reservation').confirmCouponQuota({ requestId });
   return result('ISSUED', grant.couponCode, null);
 }
 
-async function grantCheckingEachTime(request: CouponRequest): Promise<CouponGrant | { failure: string }> {
+async function grantCheckingEachTime(request: CouponRequest, progress: IssuanceProgress): Promise<CouponGrant | { failure: string }> {
   for (let attempt = 1; ; attempt++) {
     let failure: string;
     let final = attempt >= GRANT_ATTEMPTS;
+    progress.grantAttempt();
     try {
       return await granting.grantCoupon(request);
     } catch (err) {
@@ -101,10 +165,10 @@ async function grantCheckingEachTime(request: CouponRequest): Promise<CouponGran
       if (err.cause instanceof ApplicationFailure && NON_RETRYABLE.includes(err.cause.type ?? '')) final = true;
     }
     // Timed out or refused: it may still have happened (a slow answer, a retry racing the first).
-    const granted = await settling.findCouponGrant({ requestId: request.requestId });
+    const granted = await settling('Check whether the grant happened').findCouponGrant({ requestId: request.requestId });
     if (granted) return granted;
     if (final) return { failure };
-    await sleep(GRANT_BACKOFF_MS[Math.min(attempt - 1, GRANT_BACKOFF_MS.length - 1)]!);
+    await sleep(GRANT_BACKOFF_MS[Math.min(attempt - 1, GRANT_BACKOFF_MS.length - 1)]!, { summary: `Grant again (attempt ${attempt + 1} of ${GRANT_ATTEMPTS})` });
   }
 }
 

@@ -9,9 +9,12 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
+  patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   sleep,
+  upsertSearchAttributes,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { ReconciliationActivities } from '../activities/reconciliation.ts';
@@ -26,7 +29,9 @@ import {
   type ResolutionAction,
   type ResolveRequest,
 } from '../shared/reconciliation.ts';
+import { FlowStatusKey, NeedsAttentionKey } from '../shared/search-attributes.ts';
 import { moneyReturned, refundEnded, refundThroughWorkflow } from './refund-child.ts';
+import { OPERATOR_VISIBILITY_PATCH } from './refused-steps.ts';
 
 export const DEFAULT_COMPLETION_WAIT_MS = 60_000;
 const COMPLETION_CHECK_MS = 1_000;
@@ -39,7 +44,8 @@ const RECORDS: ActivityOptions = {
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 },
 };
-export const records = proxyActivities<ReconciliationActivities>(RECORDS);
+/** Each call names itself in the Web UI through the activity summary. */
+export const records = (summary: string) => proxyActivities<ReconciliationActivities>({ ...RECORDS, summary });
 
 export interface MismatchResolutionInput {
   mismatchId: string;
@@ -68,18 +74,35 @@ export async function mismatchResolution(input: MismatchResolutionInput): Promis
     if (status === 'OPEN') requests.push(request);
     else log.info('Mismatch already resolved; decision ignored', { mismatchId: input.mismatchId, by: request.by });
   });
+  /**
+   * Shows where the mismatch stands. It starts OPEN and waiting (set by whoever started it);
+   * runs recorded before these upserts existed replay without them.
+   */
+  const show = (waitingForOperator: boolean, details: string) => {
+    if (patched(OPERATOR_VISIBILITY_PATCH)) {
+      upsertSearchAttributes([
+        { key: FlowStatusKey, value: status },
+        { key: NeedsAttentionKey, value: waitingForOperator },
+      ]);
+    }
+    setCurrentDetails(`**${status}** · ${input.kind} on ${input.reference} · ${details}`);
+  };
+  setCurrentDetails(`**OPEN** · ${input.kind} on ${input.reference} · waiting for an operator's resolve (complete-order, refund or accept)`);
 
   for (let decisions = 1; status === 'OPEN'; decisions++) {
     await condition(() => requests.length > 0);
     const request = requests.shift()!;
+    show(false, `carrying out ${request.action} decided by ${request.by}`);
     const failure = await carryOut(request.action, input, { by: request.by, note: request.note, attempt: `${request.by}-${decisions}` });
     if (failure === null) {
-      await records.markMismatch({ id: input.mismatchId, status: 'RESOLVED', ...request });
+      await records('Mark the mismatch resolved').markMismatch({ id: input.mismatchId, status: 'RESOLVED', ...request });
       status = 'RESOLVED';
       resolution = request;
+      show(false, `${request.action} by ${request.by}`);
     } else {
       log.warn('Resolution could not be carried out; waiting for another decision', { mismatchId: input.mismatchId, failure });
-      await records.noteMismatch({
+      show(true, `${request.action} by ${request.by} failed: ${failure} — waiting for another decision`);
+      await records('Note the failed resolution').noteMismatch({
         id: input.mismatchId,
         details: { lastAttempt: `${request.action} by ${request.by} failed: ${failure}` },
       });
@@ -129,9 +152,9 @@ export async function completeOrder(mismatch: MismatchResolutionInput): Promise<
   let orderStatus: string | null = null;
   const checks = Math.ceil((mismatch.completionWaitMs ?? DEFAULT_COMPLETION_WAIT_MS) / COMPLETION_CHECK_MS);
   for (let i = 0; i < checks; i++) {
-    await sleep(COMPLETION_CHECK_MS);
+    await sleep(COMPLETION_CHECK_MS, { summary: `Wait for order ${reference} to be paid` });
     try {
-      orderStatus = await records.getOrderStatus({ orderId: reference });
+      orderStatus = await records('Read the order status').getOrderStatus({ orderId: reference });
     } catch (err) {
       if (err instanceof ActivityFailure) return `checkout ${checkoutId} was nudged but the order could not be read back: ${err.cause?.message ?? err.message}`;
       throw err;
@@ -151,7 +174,7 @@ export async function refundHeld(mismatch: MismatchResolutionInput, decision: De
   const { reference, pspPaymentId } = mismatch;
   if (!pspPaymentId) return 'no provider payment to refund';
   try {
-    const target = await records.readRefundTarget({ reference, pspPaymentId });
+    const target = await records('Find what the provider still holds').readRefundTarget({ reference, pspPaymentId });
     if (target.heldMinor === 0) return null;
     return target.ours
       ? await refundOurPayment(mismatch, target.heldMinor, decision)
@@ -185,7 +208,7 @@ async function refundOurPayment(mismatch: MismatchResolutionInput, amountMinor: 
 /** No payment of ours to refund through: ask the provider directly and wait for its asynchronous decision. */
 async function refundAtProvider(mismatch: MismatchResolutionInput, pspPaymentId: string, amountMinor: number, decision: Decision): Promise<string | null> {
   const requestId = reconciliationRefundRequestId(mismatch.mismatchId);
-  let refund = await records.startProviderRefund({
+  let refund = await records('Refund at the provider').startProviderRefund({
     // a refused refund asked for again is a new refund; the same decision retried is the same one
     idempotencyKey: `reconciliation:${mismatch.mismatchId}:refund:${decision.attempt}`,
     pspPaymentId,
@@ -193,8 +216,8 @@ async function refundAtProvider(mismatch: MismatchResolutionInput, pspPaymentId:
     reference: refundIdFor(requestId),
   });
   for (let intervalMs = PROVIDER_REFUND_FIRST_CHECK_MS; refund.status === 'PENDING'; intervalMs = Math.min(intervalMs * 2, PROVIDER_REFUND_MAX_CHECK_MS)) {
-    await sleep(intervalMs);
-    refund = await records.readProviderRefund({ refundId: refund.refundId });
+    await sleep(intervalMs, { summary: `Wait for the provider to decide refund ${refund.refundId}` });
+    refund = await records('Ask the provider about the refund').readProviderRefund({ refundId: refund.refundId });
   }
   return refund.status === 'SUCCEEDED' ? null : `the provider refused refund ${refund.refundId}: ${refund.failureReason ?? 'no reason given'}`;
 }

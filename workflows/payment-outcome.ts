@@ -62,7 +62,7 @@ export function paymentOutcomes(
       let intervalMs = firstPaymentCheckMs;
       for (;;) {
         const waitMs = deadline === undefined ? intervalMs : Math.min(intervalMs, deadline - Date.now());
-        const prompted = waitMs > 0 ? await condition(() => notified, waitMs) : notified;
+        const prompted = waitMs > 0 ? await condition(() => notified, waitMs, { summary: 'Wait for the provider\'s notification, then ask' }) : notified;
         notified = false;
         const snapshot = await askProvider();
         progress.checks += 1;

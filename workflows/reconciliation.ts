@@ -12,13 +12,26 @@ import {
   ParentClosePolicy,
   WorkflowIdReusePolicy,
   log,
+  patched,
+  setCurrentDetails,
+  setHandler,
   startChild,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { RecordedMismatch, RunCounts } from '../activities/reconciliation.ts';
-import { mismatchWorkflowId } from '../shared/reconciliation.ts';
+import {
+  mismatchStartAttributes,
+  mismatchSummary,
+  mismatchWorkflowId,
+  reconciliationProgressQuery,
+  type ReconciliationProgress,
+  type ReconciliationStep,
+} from '../shared/reconciliation.ts';
+import { FlowStatusKey, NeedsAttentionKey } from '../shared/search-attributes.ts';
 import { carryOut, mismatchResolution, records, type MismatchResolutionInput } from './mismatch-resolution.ts';
+import { OPERATOR_VISIBILITY_PATCH } from './refused-steps.ts';
 import { classifyAll, reconciliationPeriod, type Mismatch, type ReconciliationInput } from './reconciliation-rules.ts';
 
 export { mismatchResolution } from './mismatch-resolution.ts';
@@ -50,18 +63,31 @@ export async function reconciliation(options: ReconciliationOptions = {}): Promi
   // by hand, at its own start). Both are fixed in history, so a replay derives the same period.
   const period = reconciliationPeriod(options, info.typedSearchAttributes.get(ScheduledStartTimeKey) ?? info.startTime);
   const runId = info.runId;
-  await records.recordRunStarted({ runId, workflowId: info.workflowId, period });
+  const progress: ReconciliationProgress = { step: 'COLLECTING_FACTS', periodStart: period.start, periodEnd: period.end, examined: null, detected: null, settled: 0 };
+  setHandler(reconciliationProgressQuery, () => progress);
+  const enter = (step: ReconciliationStep) => {
+    progress.step = step;
+    const counts = progress.detected === null ? '' : ` · ${progress.examined} examined · ${progress.settled}/${progress.detected} mismatches settled`;
+    setCurrentDetails(`**${step}** · ${period.start} – ${period.end}${counts}`);
+  };
+  enter('COLLECTING_FACTS');
+  await records('Record the run').recordRunStarted({ runId, workflowId: info.workflowId, period });
 
-  const facts = await records.collectReconciliationFacts(period);
+  const facts = await records('Collect the settlement report, payments and orders').collectReconciliationFacts(period);
   const { mismatches, deferred } = classifyAll(facts, period);
-  const recorded = new Map((await records.recordMismatches({ runId, mismatches })).map((r) => [r.id, r]));
+  progress.examined = facts.length;
+  progress.detected = mismatches.length;
+  enter('RECORDING_MISMATCHES');
+  const recorded = new Map((await records('Record the mismatches').recordMismatches({ runId, mismatches })).map((r) => [r.id, r]));
 
+  enter('SETTLING');
   const outcomes = await Promise.all(
-    mismatches.map(async (mismatch) => ({
-      id: mismatch.id,
-      kind: mismatch.kind,
-      outcome: await settle(mismatch, recorded.get(mismatch.id)!, options),
-    })),
+    mismatches.map(async (mismatch) => {
+      const outcome = await settle(mismatch, recorded.get(mismatch.id)!, options);
+      progress.settled += 1;
+      enter('SETTLING');
+      return { id: mismatch.id, kind: mismatch.kind, outcome };
+    }),
   );
   const count = (outcome: Outcome) => outcomes.filter((o) => o.outcome === outcome).length;
   const counts: RunCounts = {
@@ -73,8 +99,16 @@ export async function reconciliation(options: ReconciliationOptions = {}): Promi
     autoResolved: count('AUTO_RESOLVED'),
     flagged: count('FLAGGED'),
   };
-  await records.recordRunFinished({ runId, counts, report: { mismatches: outcomes, deferredReferences: deferred } });
+  await records('Record the run finished').recordRunFinished({ runId, counts, report: { mismatches: outcomes, deferredReferences: deferred } });
   log.info('Reconciliation finished', { ...counts });
+  enter('FINISHED');
+  // The run started RUNNING; runs recorded before this upsert existed replay without it.
+  if (patched(OPERATOR_VISIBILITY_PATCH)) {
+    upsertSearchAttributes([
+      { key: FlowStatusKey, value: 'FINISHED' },
+      { key: NeedsAttentionKey, value: false },
+    ]);
+  }
   return { runId, periodStart: period.start, periodEnd: period.end, ...counts, mismatches: outcomes, deferredReferences: deferred };
 }
 
@@ -97,12 +131,12 @@ async function settle(mismatch: Mismatch, recorded: RecordedMismatch, { completi
   if (mismatch.autoAction) {
     const failure = await carryOut(mismatch.autoAction, input, { by: 'reconciliation', note: mismatch.summary, attempt: 'auto' });
     if (failure === null) {
-      await records.markMismatch({ id: mismatch.id, status: 'AUTO_RESOLVED', action: mismatch.autoAction, by: 'reconciliation', note: mismatch.summary });
+      await records('Mark the mismatch resolved automatically').markMismatch({ id: mismatch.id, status: 'AUTO_RESOLVED', action: mismatch.autoAction, by: 'reconciliation', note: mismatch.summary });
       return 'AUTO_RESOLVED';
     }
     // e.g. the checkout is closed: nothing can resume it, and refunding or completing the
     // order by hand are both judgement calls. No money moves until an operator decides.
-    await records.noteMismatch({ id: mismatch.id, details: { needsOperator: `${mismatch.autoAction} failed: ${failure}` } });
+    await records('Note that an operator must decide').noteMismatch({ id: mismatch.id, details: { needsOperator: `${mismatch.autoAction} failed: ${failure}` } });
   }
   await awaitOperator(input);
   return 'FLAGGED';
@@ -117,7 +151,8 @@ async function awaitOperator(input: MismatchResolutionInput): Promise<void> {
       parentClosePolicy: ParentClosePolicy.ABANDON,
       // Running or resolved: leave it. Failed or terminated: start it again, the record is still OPEN.
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-      staticSummary: `Mismatch ${input.mismatchId}: ${input.summary}`,
+      staticSummary: mismatchSummary(input),
+      typedSearchAttributes: mismatchStartAttributes(input),
     });
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;

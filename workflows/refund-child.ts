@@ -12,11 +12,21 @@ import {
   proxyActivities,
   sleep,
   startChild,
+  workflowInfo,
   WorkflowIdReusePolicy,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { RefundWorkflowOutcome, RefundChildActivities } from '../activities/refund-child.ts';
-import { refundWorkflowId, type RefundInput, type RefundState, type RefundStatus } from '../shared/refunds.ts';
+import {
+  refundStartAttributes,
+  refundSummary,
+  refundWorkflowId,
+  type RefundInput,
+  type RefundOrigin,
+  type RefundState,
+  type RefundStatus,
+} from '../shared/refunds.ts';
+import { CurrencyKey, CustomerIdKey, RegionKey } from '../shared/search-attributes.ts';
 import type { refund } from './refund.ts';
 
 /** Started by type name: tests of a single workflow register a stand-in under it. */
@@ -47,6 +57,7 @@ export interface RefundOptions {
 const lookups = proxyActivities<RefundChildActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+  summary: 'Look up the refund started earlier',
 });
 
 const FIRST_LOOKUP_MS = 1_000;
@@ -57,6 +68,7 @@ export async function refundThroughWorkflow(input: RefundInput, options: RefundO
   const workflowId = refundWorkflowId(input.requestId);
   const deadline = options.waitMs === undefined ? undefined : Date.now() + options.waitMs;
   const remaining = () => (deadline === undefined ? undefined : Math.max(deadline - Date.now(), 0));
+  const origin = inheritedOrigin();
   for (let round = 0; ; round++) {
     let started;
     try {
@@ -66,7 +78,8 @@ export async function refundThroughWorkflow(input: RefundInput, options: RefundO
         parentClosePolicy: ParentClosePolicy.ABANDON,
         // Running or completed: report it. Failed or terminated: it never answered, start it again.
         workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-        staticSummary: `Refund for ${input.orderId} (${input.requestedBy}): ${input.reason}`,
+        staticSummary: refundSummary(input, origin.currency),
+        typedSearchAttributes: refundStartAttributes(input, origin),
       });
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
@@ -77,7 +90,7 @@ export async function refundThroughWorkflow(input: RefundInput, options: RefundO
       started.result().then((state) => (answer = { state }), (failure: unknown) => (answer = { failure }));
       const left = remaining();
       if (left === undefined) await condition(() => answer !== undefined);
-      else if (left > 0) await condition(() => answer !== undefined, left);
+      else if (left > 0) await condition(() => answer !== undefined, left, { summary: `Stop waiting for refund ${workflowId}` });
       if (answer === undefined) return { workflowId, status: 'RUNNING', state: null, startedHere: true };
       if ('state' in answer) return { workflowId, status: answer.state.status, state: answer.state, startedHere: true };
       if (!(answer.failure instanceof ChildWorkflowFailure)) throw answer.failure;
@@ -89,7 +102,8 @@ export async function refundThroughWorkflow(input: RefundInput, options: RefundO
       log.error('Refund workflow found closed without an answer; starting it again', { workflowId, execution: found.execution });
     }
     // A refund that fails at once again is a bug: keep it visible, don't spin.
-    await sleep(Math.min(2 ** round, 60) * 60_000);
+    const waitMinutes = Math.min(2 ** round, 60);
+    await sleep(waitMinutes * 60_000, { summary: `Start refund ${workflowId} again in ${waitMinutes} min` });
   }
 }
 
@@ -100,6 +114,12 @@ async function waitForExisting(workflowId: string, remaining: () => number | und
     if (found.execution !== 'RUNNING') return found;
     const left = remaining();
     if (left === 0) return found;
-    await sleep(left === undefined ? intervalMs : Math.min(intervalMs, left));
+    await sleep(left === undefined ? intervalMs : Math.min(intervalMs, left), { summary: `Look at refund ${workflowId} again` });
   }
+}
+
+/** The region, customer and currency of the run that gives the money back (a checkout knows them; others may not). */
+function inheritedOrigin(): RefundOrigin {
+  const attributes = workflowInfo().typedSearchAttributes;
+  return { region: attributes.get(RegionKey), customerId: attributes.get(CustomerIdKey), currency: attributes.get(CurrencyKey) };
 }

@@ -31,7 +31,7 @@ export function refundOutcomes(refundId: string, askProvider: () => Promise<Prov
     async decided() {
       let intervalMs = FIRST_CHECK_MS;
       for (;;) {
-        const prompted = await condition(() => notified, intervalMs);
+        const prompted = await condition(() => notified, intervalMs, { summary: 'Wait for the provider\'s notification, then ask' });
         notified = false;
         const answer = await askProvider();
         if (answer.status !== 'PENDING') return answer;

@@ -10,15 +10,11 @@
 // the money is back and the effects only follow it. The cap on the amount is the payments
 // service's (it holds under concurrent refunds); this workflow only reports its verdict.
 import {
-  ActivityFailure,
-  ApplicationFailure,
   condition,
-  isCancellation,
   log,
   proxyActivities,
   setCurrentDetails,
   setHandler,
-  sleep,
   upsertSearchAttributes,
   workflowInfo,
   type ActivityOptions,
@@ -38,8 +34,9 @@ import {
   type RefundState,
   type RefundStatus,
 } from '../shared/refunds.ts';
-import { AmountMinorKey, OrderIdKey, RefundStatusKey } from '../shared/search-attributes.ts';
+import { AmountMinorKey, CurrencyKey, CustomerIdKey, FlowStatusKey, NeedsAttentionKey, OrderIdKey } from '../shared/search-attributes.ts';
 import { refundOutcomes } from './refund-outcome.ts';
+import { refusedSteps } from './refused-steps.ts';
 
 export const DEFAULT_REFUND_POLICY: RefundPolicy = {
   approvalThresholdMinor: 10_000,
@@ -64,6 +61,9 @@ const UNTIL_DONE: ActivityOptions = {
 
 const untilDone = (summary: string, startToCloseTimeout = SERVICE_CALL) =>
   proxyActivities<RefundActivities>({ ...UNTIL_DONE, startToCloseTimeout, summary });
+
+/** The statuses in which the refund waits for a person's decision. */
+const WAITS_FOR_A_PERSON: ReadonlySet<RefundStatus> = new Set(['AWAITING_APPROVAL', 'ESCALATED', 'NEEDS_OPERATOR']);
 
 type OperatorAction =
   | { action: 'retry'; decision: OperatorDecision }
@@ -121,15 +121,32 @@ export async function refund(input: RefundInput): Promise<RefundState> {
   }
   const provider = refundOutcomes(refundId, () => untilDone('Ask the provider about the refund', PSP_CALL).syncProviderRefund({ refundId }));
 
+  // The customer is known once the order has been read; the API or the parent may have set it at start.
+  let customerId: string | null = null;
+  let note: string | undefined;
+  /** Shows where the refund stands: status, whether a person is needed, the money, the details. */
+  const show = ({ upsert }: { upsert: boolean }) => {
+    const refused = steps.refused();
+    if (upsert) {
+      upsertSearchAttributes([
+        { key: FlowStatusKey, value: state.status },
+        { key: NeedsAttentionKey, value: WAITS_FOR_A_PERSON.has(state.status) || refused.length > 0 },
+        { key: OrderIdKey, value: orderId },
+        ...(state.amountMinor === null ? [] : [{ key: AmountMinorKey, value: state.amountMinor }]),
+        ...(state.currency === null ? [] : [{ key: CurrencyKey, value: state.currency }]),
+        ...(customerId === null ? [] : [{ key: CustomerIdKey, value: customerId }]),
+      ]);
+    }
+    const amount = state.amountMinor === null ? 'full' : formatMoney({ amountMinor: state.amountMinor, currency: state.currency ?? '' });
+    const refusals = refused.map(({ step, why, waitMinutes }) => ` · ${step} refused (${why}); retrying in ${waitMinutes} min — needs an operator`);
+    setCurrentDetails(`**${state.status}** · refund of ${amount} for order ${orderId}${note ? ` · ${note}` : ''}${refusals.join('')}`);
+  };
+  const steps = refusedSteps(show);
+  const persist = steps.persist;
   const enter = (status: RefundStatus, details?: string) => {
     state.status = status;
-    upsertSearchAttributes([
-      { key: RefundStatusKey, value: status },
-      { key: OrderIdKey, value: orderId },
-      ...(state.amountMinor === null ? [] : [{ key: AmountMinorKey, value: state.amountMinor }]),
-    ]);
-    const amount = state.amountMinor === null ? 'full' : formatMoney({ amountMinor: state.amountMinor, currency: state.currency ?? '' });
-    setCurrentDetails(`**${status}** · refund of ${amount} for order ${orderId}${details ? ` · ${details}` : ''}`);
+    note = details;
+    show({ upsert: true });
   };
   const finish = (status: RefundStatus, failure: string | null = state.failure): RefundState => {
     state.failure = failure;
@@ -152,6 +169,7 @@ export async function refund(input: RefundInput): Promise<RefundState> {
     return finish('REJECTED', `refund_exceeds_captured: ${amountMinor} asked, ${payment.refundableMinor} of ${payment.capturedMinor} still refundable`);
   }
   const order = await untilDone('Read the order').readOrderForRefund({ orderId });
+  customerId = order?.customerId ?? null;
   const restockProblem = checkRestock(input.restock, order);
   if (restockProblem !== null) return finish('REJECTED', `invalid_restock: ${restockProblem}`);
 
@@ -162,11 +180,12 @@ export async function refund(input: RefundInput): Promise<RefundState> {
     state.approval = { decision: 'not_required', by: 'policy', reason: `at most ${policy.approvalThresholdMinor} minor units` };
   } else {
     enter('AWAITING_APPROVAL', `above ${policy.approvalThresholdMinor}: waiting for approve/reject`);
-    if (!(await condition(() => decided() !== null, Math.max(policy.escalateAfterMs, 1)))) {
+    const escalateAfter = Math.max(policy.escalateAfterMs, 1);
+    if (!(await condition(() => decided() !== null, escalateAfter, { summary: `Escalate if nobody decides within ${duration(escalateAfter)}` }))) {
       state.escalated = true;
       enter('ESCALATED', `no decision after ${duration(policy.escalateAfterMs)}: still waiting for approve/reject`);
       const remainingMs = Math.max(policy.expireAfterMs - policy.escalateAfterMs, 1);
-      if (!(await condition(() => decided() !== null, remainingMs))) {
+      if (!(await condition(() => decided() !== null, remainingMs, { summary: `Reject if nobody decides within ${duration(remainingMs)} more` }))) {
         state.approval = { decision: 'expired', by: 'system', reason: `no decision within ${duration(policy.expireAfterMs)}` };
         return finish('REJECTED', 'approval_expired: no operator decided in time');
       }
@@ -311,23 +330,3 @@ function describeRefusal({ refused }: RefundRefusal): string {
   return `${refused.code}: ${refused.message}`;
 }
 
-/**
- * For steps after the money moved. Their retry policy already retries infrastructure failures
- * forever; a refusal will not heal by itself, so keep it visible and try again on a slow
- * durable timer until an operator has fixed the cause.
- */
-async function persist<T>(name: string, run: () => Promise<T>): Promise<T> {
-  for (let round = 0; ; round++) {
-    try {
-      return await run();
-    } catch (err) {
-      if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
-      const waitMinutes = Math.min(2 ** round, 60);
-      const cause = err.cause;
-      const why = cause instanceof ApplicationFailure ? `${cause.type}: ${cause.message}` : (cause?.message ?? err.message);
-      log.error(`${name} refused; retrying in ${waitMinutes} min`, { error: why });
-      setCurrentDetails(`**APPLYING_EFFECTS** · ${name} refused (${why}); retrying in ${waitMinutes} min — needs an operator`);
-      await sleep(`${waitMinutes} minutes`);
-    }
-  }
-}

@@ -12,7 +12,7 @@ import {
 } from '@temporalio/client';
 import { z } from 'zod';
 import { conflict, HttpError, invalidRequest, notFound, parseBody } from '../../lib/http-errors.ts';
-import { cancelCheckoutSignal, checkoutWorkflowId, orderIdFor } from '../../shared/checkout.ts';
+import { cancelCheckoutSignal, checkoutStartAttributes, checkoutWorkflowId, orderIdFor } from '../../shared/checkout.ts';
 import {
   checkoutDetails,
   checkoutRequestSchema,
@@ -68,13 +68,14 @@ export function checkoutRoutes(deps: CheckoutRoutesDeps): Router {
     const request = parseBody(checkoutRequestSchema, req.body);
     const workflowId = checkoutWorkflowId(key);
     const fingerprint = requestFingerprint(request);
+    const input = toCheckoutInput(key, request);
 
     const checkout = await temporal(async () => {
       try {
         await client.workflow.start<CheckoutWorkflow>(CHECKOUT_WORKFLOW_TYPE, {
           workflowId,
           taskQueue: deps.taskQueue,
-          args: [toCheckoutInput(key, request)],
+          args: [input],
           // A key names one checkout forever: a repeat joins the running one, and
           // after it closed (whatever the outcome) it is reported, never restarted.
           workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
@@ -82,6 +83,7 @@ export function checkoutRoutes(deps: CheckoutRoutesDeps): Router {
           memo: { [REQUEST_FINGERPRINT_MEMO]: fingerprint },
           staticSummary: checkoutSummary(orderIdFor(key), request),
           staticDetails: checkoutDetails(request),
+          typedSearchAttributes: checkoutStartAttributes(input),
         });
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;

@@ -14,6 +14,7 @@ import {
   WorkflowIdReusePolicy,
   type Client,
   type WorkflowExecutionDescription,
+  type WorkflowStartOptions,
 } from '@temporalio/client';
 import { z } from 'zod';
 import type { Db } from '../../lib/db.ts';
@@ -21,7 +22,11 @@ import { conflict, HttpError, notFound, parse, parseBody } from '../../lib/http-
 import {
   cancelDistributionSignal,
   distributionProgressQuery,
+  distributionStartAttributes,
+  distributionSummary,
   distributionWorkflowId,
+  issuanceStartAttributes,
+  issuanceSummary,
   issuanceWorkflowId,
   pauseDistributionSignal,
   resumeDistributionSignal,
@@ -30,6 +35,7 @@ import {
   type IssuanceInput,
   type IssuanceResult,
 } from '../../shared/coupons.ts';
+import { customerIdSchema } from '../checkout-request.ts';
 import { callTemporal, describeWorkflowOfType, isTimeout, queryWithin } from '../temporal.ts';
 
 /** Workflow types registered by workflows/coupon-issuance.ts and workflows/coupon-distribution.ts. */
@@ -55,11 +61,11 @@ export interface CouponRoutesDeps {
 
 const key = z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'must be 1 to 100 characters from A-Z a-z 0-9 . _ : -');
 const id = z.string().trim().min(1).max(200);
-const issuanceSchema = z.object({ requestId: key, campaignId: id, customerId: id });
+const issuanceSchema = z.object({ requestId: key, campaignId: id, customerId: customerIdSchema });
 const distributeSchema = z.object({
   distributionId: key,
   customerIds: z
-    .array(id)
+    .array(customerIdSchema)
     .min(1)
     .max(MAX_RECIPIENTS)
     .superRefine((ids, ctx) => {
@@ -94,7 +100,8 @@ export function couponRoutes(deps: CouponRoutesDeps): Router {
         taskQueue: deps.taskQueue,
         args: [input],
         memo: { campaignId: input.campaignId, customerId: input.customerId },
-        staticSummary: `Coupon of ${input.campaignId} for ${input.customerId}`,
+        staticSummary: issuanceSummary(input),
+        typedSearchAttributes: issuanceStartAttributes(input),
       });
       return client.workflow.getHandle(workflowId).describe();
     });
@@ -152,7 +159,8 @@ export function couponRoutes(deps: CouponRoutesDeps): Router {
         taskQueue: deps.taskQueue,
         args: [{ distributionId, campaignId, batchSize: request.batchSize, parallelBatches: request.parallelBatches }],
         memo: { campaignId },
-        staticSummary: `Coupons of ${campaignId} for ${stored} customers`,
+        staticSummary: distributionSummary(campaignId, stored),
+        typedSearchAttributes: distributionStartAttributes(),
       });
       return client.workflow.getHandle(workflowId).describe();
     });
@@ -191,7 +199,7 @@ export function couponRoutes(deps: CouponRoutesDeps): Router {
 async function startOnce(
   client: Client,
   type: string,
-  options: { workflowId: string; taskQueue: string; args: unknown[]; memo: Record<string, unknown>; staticSummary: string },
+  options: Pick<WorkflowStartOptions, 'workflowId' | 'taskQueue' | 'args' | 'memo' | 'staticSummary' | 'typedSearchAttributes'>,
 ): Promise<void> {
   try {
     await client.workflow.start(type, {

@@ -7,7 +7,15 @@ import { type Client } from '@temporalio/client';
 import { z } from 'zod';
 import type { Db } from '../../lib/db.ts';
 import { conflict, notFound, parse, parseBody } from '../../lib/http-errors.ts';
-import { mismatchWorkflowId, resolveMismatchSignal, type ResolveRequest } from '../../shared/reconciliation.ts';
+import {
+  mismatchStartAttributes,
+  mismatchSummary,
+  mismatchWorkflowId,
+  reconciliationStartAttributes,
+  reconciliationSummary,
+  resolveMismatchSignal,
+  type ResolveRequest,
+} from '../../shared/reconciliation.ts';
 import type { MismatchResolutionInput } from '../../workflows/mismatch-resolution.ts';
 import type { ReconciliationOptions } from '../../workflows/reconciliation.ts';
 import { callTemporal } from '../temporal.ts';
@@ -94,6 +102,8 @@ export function reconciliationRoutes(deps: ReconciliationRoutesDeps): Router {
         args: [input],
         signal: resolveMismatchSignal,
         signalArgs: [decision],
+        staticSummary: mismatchSummary(input),
+        typedSearchAttributes: mismatchStartAttributes(input),
       }),
     );
     res.status(202).json({ mismatchId: id, workflowId, resolution: decision, statusUrl: `/reconciliation/mismatches/${encodeURIComponent(id)}` });
@@ -103,7 +113,13 @@ export function reconciliationRoutes(deps: ReconciliationRoutesDeps): Router {
     const options: ReconciliationOptions = parseBody(runSchema, req.body);
     const workflowId = `reconciliation-manual-${new Date().toISOString()}-${randomUUID().slice(0, 8)}`;
     const handle = await temporal(() =>
-      client.workflow.start('reconciliation', { workflowId, taskQueue: deps.taskQueue, args: [options] }),
+      client.workflow.start('reconciliation', {
+        workflowId,
+        taskQueue: deps.taskQueue,
+        args: [options],
+        staticSummary: reconciliationSummary('operator'),
+        typedSearchAttributes: reconciliationStartAttributes(),
+      }),
     );
     res.status(202).json({ workflowId, runId: handle.firstExecutionRunId, latestRunUrl: '/reconciliation/runs/latest' });
   });

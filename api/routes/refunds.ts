@@ -16,6 +16,7 @@ import {
 } from '@temporalio/client';
 import { z } from 'zod';
 import { conflict, HttpError, notFound, parseBody } from '../../lib/http-errors.ts';
+import { checkoutWorkflowIdForOrder } from '../../shared/checkout.ts';
 import {
   abandonRefundSignal,
   approveRefundSignal,
@@ -25,11 +26,16 @@ import {
   refundStateQuery,
   rejectRefundSignal,
   retryRefundSignal,
+  refundStartAttributes,
+  refundSummary,
   type RefundInput,
+  type RefundOrigin,
   type RefundPolicy,
   type RefundState,
   type RefundStatus,
 } from '../../shared/refunds.ts';
+import { CustomerIdKey, CurrencyKey, RegionKey } from '../../shared/search-attributes.ts';
+import { CHECKOUT_WORKFLOW_TYPE } from '../checkout-view.ts';
 import { callTemporal, describeWorkflowOfType, queryWithin, webUiUrl } from '../temporal.ts';
 
 /** The workflow type registered by workflows/refund.ts. */
@@ -91,6 +97,7 @@ export function refundRoutes(deps: RefundRoutesDeps): Router {
     const refundId = refundIdFor(request.requestId);
     const fingerprint = fingerprintOf(request);
     const view = await temporal(async () => {
+      const origin = await orderOrigin(client, request.orderId);
       try {
         await client.workflow.start<RefundWorkflow>(REFUND_WORKFLOW_TYPE, {
           workflowId: refundId,
@@ -100,7 +107,8 @@ export function refundRoutes(deps: RefundRoutesDeps): Router {
           workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
           workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
           memo: { [REQUEST_FINGERPRINT_MEMO]: fingerprint },
-          staticSummary: `Refund for ${request.orderId} · ${request.amount === 'full' ? 'full' : `${request.amount} minor units`}`,
+          staticSummary: refundSummary(request, origin.currency),
+          typedSearchAttributes: refundStartAttributes(request, origin),
         });
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
@@ -225,6 +233,18 @@ async function liveState(deps: RefundRoutesDeps, refundId: string): Promise<{ st
   const handle = deps.client.workflow.getHandle<RefundWorkflow>(refundId);
   const state = await queryWithin(deps.client, deps.stateQueryTimeoutMs, () => handle.query(refundStateQuery));
   return state !== null ? { state } : { state: null, stateUnavailable: `no worker answered the state query within ${deps.stateQueryTimeoutMs} ms` };
+}
+
+/**
+ * What the refund inherits from the checkout that owns the order (its search attributes), so
+ * operators can filter refunds by region and customer; nothing for an order no checkout owns.
+ */
+async function orderOrigin(client: Client, orderId: string): Promise<RefundOrigin> {
+  const checkoutId = checkoutWorkflowIdForOrder(orderId);
+  const checkout = checkoutId === null ? null : await describeWorkflowOfType(client, checkoutId, CHECKOUT_WORKFLOW_TYPE);
+  if (checkout === null) return {};
+  const attributes = checkout.typedSearchAttributes;
+  return { region: attributes.get(RegionKey), customerId: attributes.get(CustomerIdKey), currency: attributes.get(CurrencyKey) };
 }
 
 function describeRefund(client: Client, refundId: string): Promise<WorkflowExecutionDescription | null> {

@@ -8,6 +8,8 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { z } from 'zod';
 import type { Db } from '../../lib/db.ts';
 import { HttpError, invalidRequest, parse } from '../../lib/http-errors.ts';
+import { createLogger } from '../../lib/logger.ts';
+import { webhookEvents } from '../../lib/metrics.ts';
 import { checkoutWorkflowIdForOrder } from '../../shared/checkout.ts';
 import { paymentEventSignal, type PspEventType } from '../../shared/payments.ts';
 import { refundEventSignal, refundRequestIdFromRefundId } from '../../shared/refunds.ts';
@@ -23,6 +25,9 @@ export interface WebhookRoutesDeps {
   temporalTimeoutMs: number;
   log?: (message: string) => void;
 }
+
+const webhookLog = createLogger('api');
+const defaultLog = (message: string) => webhookLog.warn(message);
 
 /** How nudging the checkout (or, for refund events, the refund) went, recorded with the event. */
 export type SignalOutcome = 'signaled' | 'no_running_checkout' | 'no_running_refund' | 'signal_failed' | 'unknown_event_type';
@@ -43,7 +48,7 @@ const eventSchema = z.object({
 });
 
 export function webhookRoutes(deps: WebhookRoutesDeps): Router {
-  const log = deps.log ?? ((message: string) => console.warn(`[api] ${message}`));
+  const log = deps.log ?? defaultLog;
   const router = Router();
 
   // The signature is over the exact bytes sent, so this route reads the raw body (whatever its content type).
@@ -57,16 +62,19 @@ export function webhookRoutes(deps: WebhookRoutesDeps): Router {
     });
     if (!verdict.ok) {
       log(`webhook rejected (${verdict.code}: ${verdict.reason}), event ${eventIdOf(rawBody) ?? 'unparseable'}`);
+      webhookEvents.inc({ outcome: verdict.code });
       throw new HttpError(verdict.status, verdict.code, `webhook rejected: ${verdict.reason}`);
     }
 
+    let event: z.infer<typeof eventSchema>;
     let json: unknown;
     try {
       json = JSON.parse(rawBody.toString('utf8'));
-    } catch {
-      throw invalidRequest('webhook body is not valid JSON');
+      event = parse(eventSchema, json);
+    } catch (err) {
+      webhookEvents.inc({ outcome: 'invalid_request' });
+      throw err instanceof SyntaxError ? invalidRequest('webhook body is not valid JSON') : err;
     }
-    const event = parse(eventSchema, json);
     const orderId = event.data.reference;
 
     // Recorded before anything else happens and before we answer: this is what makes a 2xx safe.
@@ -75,6 +83,7 @@ export function webhookRoutes(deps: WebhookRoutesDeps): Router {
       VALUES (${event.id}, ${event.type}, ${event.data.paymentId}, ${orderId}, ${JSON.stringify(json)}::jsonb, now())
       ON CONFLICT (event_id) DO NOTHING`;
     if (inserted === 0) {
+      webhookEvents.inc({ outcome: 'duplicate' });
       res.status(200).json({ received: true, eventId: event.id, duplicate: true });
       return;
     }
@@ -88,6 +97,7 @@ export function webhookRoutes(deps: WebhookRoutesDeps): Router {
       // The event itself is recorded; only the note of how the nudge went is missing.
       log(`could not record the signal outcome of event ${event.id}: ${errorMessage(err)}`);
     }
+    webhookEvents.inc({ outcome: signalOutcome });
     res.status(200).json({ received: true, eventId: event.id, signalOutcome });
   });
 

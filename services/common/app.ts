@@ -5,6 +5,9 @@ import express, { type Express } from 'express';
 import type { ServiceUrls } from '../../lib/config.ts';
 import type { Db } from '../../lib/db.ts';
 import { errorMiddleware, notFound, sendError, unavailable } from '../../lib/http-errors.ts';
+import { observeHttp } from '../../lib/http-observability.ts';
+import { createLogger } from '../../lib/logger.ts';
+import { metricsHandler } from '../../lib/metrics.ts';
 import { Faults, faultRoutes, injectFaults } from './faults.ts';
 import { idempotent } from './idempotency.ts';
 import { type Handler, sendJson } from './reply.ts';
@@ -34,6 +37,8 @@ export function createServiceApp(
 ): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.use(observeHttp(service));
+  app.get('/metrics', metricsHandler());
   app.use(express.json({ limit: '256kb' }));
 
   app.get('/healthz', async (_req, res) => {
@@ -64,6 +69,7 @@ export function createServiceApp(
   app.use(router);
 
   app.use((req, _res, next) => next(notFound(`no route for ${req.method} ${req.path}`)));
-  app.use(errorMiddleware((message, err) => console.error(`[${service}] ${message}`, err)));
+  const log = createLogger(service);
+  app.use(errorMiddleware((message, err) => log.error(message, { err })));
   return app;
 }

@@ -3,6 +3,7 @@
 // or unusable — network error, timeout, 5xx, 429 — is a retryable 503
 // psp_unavailable; the provider's 2xx and 4xx answers go back to the caller.
 import { unavailable } from '../../lib/http-errors.ts';
+import { tracedCall } from '../../lib/http-observability.ts';
 
 export const DEFAULT_PSP_TIMEOUT_MS = 10_000;
 
@@ -57,13 +58,17 @@ export function createPspClient(baseUrl: string, options: { timeoutMs?: number }
     let response: Response;
     let text: string;
     try {
-      response = await fetch(new URL(path, baseUrl), {
-        method,
-        headers: method === 'POST' ? { 'content-type': 'application/json', 'idempotency-key': idempotencyKey! } : {},
-        body: method === 'POST' ? JSON.stringify(body) : undefined,
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      text = await response.text();
+      const url = new URL(path, baseUrl);
+      // the provider continues our trace, as a real one would not: the simulator's side shows in it too
+      ({ response, text } = await tracedCall(`${method} psp`, { 'http.request.method': method, 'url.full': url.href }, async (traceHeaders) => {
+        const answer = await fetch(url, {
+          method,
+          headers: method === 'POST' ? { ...traceHeaders, 'content-type': 'application/json', 'idempotency-key': idempotencyKey! } : traceHeaders,
+          body: method === 'POST' ? JSON.stringify(body) : undefined,
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        return { status: answer.status, response: answer, text: await answer.text() };
+      }));
     } catch (err) {
       const why = (err as Error).name === 'TimeoutError' ? `did not answer within ${timeoutMs} ms` : 'is unreachable';
       throw unavailable('psp_unavailable', `payment provider ${why}`);

@@ -1,8 +1,11 @@
 // The payment-provider simulator: its HTTP API plus the background loop that
 // decides pending payments and refunds and delivers webhooks. `close()` stops the loop
 // (the caller closes the HTTP server and the database client).
+import { context } from '@opentelemetry/api';
+import { suppressTracing } from '@opentelemetry/core';
 import type { Express } from 'express';
 import type { Db } from '../../lib/db.ts';
+import { createLogger } from '../../lib/logger.ts';
 import { createServiceApp, type ServiceAppOptions } from '../common/app.ts';
 import { Chaos, DEFAULT_CHAOS, type ChaosSettings } from './chaos.ts';
 import { DEFAULT_TIMEOUT_CARD_MS, decideDuePayments } from './payments.ts';
@@ -35,14 +38,19 @@ export function createPspApp(db: Db, options: PspAppOptions = {}): PspApp {
   const chaos = new Chaos({ ...DEFAULT_CHAOS, ...options.chaos });
   const delivery = { ...DEFAULT_DELIVERY_OPTIONS, ...options.delivery };
   const app = createServiceApp('psp', db, pspRoutes(db, { timeoutCardMs, chaos }), options);
-  const poller = startPoller(
-    {
-      decisions: () => decideDuePayments(db, chaos.current),
-      refunds: () => decideDueRefunds(db, chaos.current),
-      deliveries: (signal) => deliverDueEvents(db, chaos.current, delivery, signal),
-    },
-    options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
-    (message, err) => console.error(`[psp] ${message}`, err),
+  const log = createLogger('psp');
+  // The simulator stands in for an external provider: its background loop (a database poll every
+  // 50 ms) is not part of our traces, so it runs with tracing suppressed.
+  const poller = context.with(suppressTracing(context.active()), () =>
+    startPoller(
+      {
+        decisions: () => decideDuePayments(db, chaos.current),
+        refunds: () => decideDueRefunds(db, chaos.current),
+        deliveries: (signal) => deliverDueEvents(db, chaos.current, delivery, signal),
+      },
+      options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
+      (message, err) => log.error(message, { err }),
+    ),
   );
   return { app, close: () => poller.stop() };
 }

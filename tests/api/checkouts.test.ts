@@ -6,6 +6,17 @@ import { after, before, describe, test } from 'node:test';
 import { REQUEST_FINGERPRINT_MEMO } from '../../api/routes/checkouts.ts';
 import { startDevServer, type DevServer } from '../../lib/temporal-dev-server.ts';
 import { checkoutWorkflowId, orderIdFor } from '../../shared/checkout.ts';
+import {
+  AmountMinorKey,
+  CheckoutStepKey,
+  CurrencyKey,
+  CustomerIdKey,
+  DEFAULT_REGION,
+  FlowStatusKey,
+  NeedsAttentionKey,
+  OrderIdKey,
+  RegionKey,
+} from '../../shared/search-attributes.ts';
 import { CHECKOUT_TASK_QUEUE } from '../../shared/task-queues.ts';
 import { checkoutBody, freshKey, startApiHarness, TEMPORAL_UI_URL, type ApiHarness } from './harness.ts';
 
@@ -109,10 +120,54 @@ describe('POST /checkouts validation', () => {
     assert.equal(tooShort.body.error.field, 'paymentMethod.number');
   });
 
+  test('a customerId that is not an opaque account id (an email, a name) is refused with field customerId', async () => {
+    for (const customerId of ['anna@example.com', 'Anna Berg', 'x'.repeat(65)]) {
+      const key = freshKey('personal-customer-id');
+      const res = await postCheckout(key, checkoutBody({ customerId }));
+      assert.equal(res.status, 400, customerId);
+      assert.equal(res.body.error.code, 'invalid_request');
+      assert.equal(res.body.error.field, 'customerId');
+      assert.equal(await executionCount(checkoutWorkflowId(key), 0), 0, 'an invalid request starts nothing');
+    }
+  });
+
+  test('a region that is not a lowercase code is refused with field region', async () => {
+    const res = await postCheckout(freshKey('bad-region'), checkoutBody({ region: 'Europe' }));
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error.field, 'region');
+  });
+
   test('a body that is not JSON is a 400', async () => {
     const res = await postCheckout(freshKey('not-json'), '{"customerId":');
     assert.equal(res.status, 400);
     assert.equal(res.body.error.code, 'invalid_request');
+  });
+});
+
+describe('POST /checkouts in the Temporal Web UI', () => {
+  test('a started checkout has its business summary and is findable before any worker ran it', async () => {
+    const key = freshKey('summary');
+    const res = await postCheckout(key, checkoutBody({ region: 'us' }));
+    assert.equal(res.status, 202);
+    const description = await api.client.workflow.getHandle(checkoutWorkflowId(key)).describe();
+    // 2 × 12.50 + 1 × 34.90; no customer or card data
+    assert.equal(await description.staticSummary(), `Checkout ${orderIdFor(key)} · 3 items · 59.90 EUR`);
+    const attributes = description.typedSearchAttributes;
+    assert.equal(attributes.get(FlowStatusKey), 'RUNNING');
+    assert.equal(attributes.get(CheckoutStepKey), 'CREATING_ORDER');
+    assert.equal(attributes.get(NeedsAttentionKey), false);
+    assert.equal(attributes.get(OrderIdKey), orderIdFor(key));
+    assert.equal(attributes.get(CustomerIdKey), 'cust-ada');
+    assert.equal(attributes.get(AmountMinorKey), 5990);
+    assert.equal(attributes.get(CurrencyKey), 'EUR');
+    assert.equal(attributes.get(RegionKey), 'us');
+  });
+
+  test('a checkout that names no region is in the default one', async () => {
+    const key = freshKey('default-region');
+    assert.equal((await postCheckout(key)).status, 202);
+    const description = await api.client.workflow.getHandle(checkoutWorkflowId(key)).describe();
+    assert.equal(description.typedSearchAttributes.get(RegionKey), DEFAULT_REGION);
   });
 });
 

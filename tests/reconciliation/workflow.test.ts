@@ -10,7 +10,14 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { ReconciliationActivities } from '../../activities/reconciliation.ts';
 import { refundChildActivities, type RefundChildActivities } from '../../activities/refund-child.ts';
-import { mismatchStateQuery, mismatchWorkflowId, resolveMismatchSignal, type MismatchStatus } from '../../shared/reconciliation.ts';
+import {
+  mismatchStateQuery,
+  mismatchWorkflowId,
+  reconciliationProgressQuery,
+  resolveMismatchSignal,
+  type MismatchStatus,
+} from '../../shared/reconciliation.ts';
+import { FlowStatusKey, NeedsAttentionKey, OrderIdKey } from '../../shared/search-attributes.ts';
 import { refundWorkflowId, type RefundInput } from '../../shared/refunds.ts';
 import { reconciliationRefundRequestId } from '../../workflows/mismatch-resolution.ts';
 import type { ReconciliationReport } from '../../workflows/reconciliation.ts';
@@ -142,6 +149,12 @@ test('a cancelled order\'s capture is refunded; the amount difference and the cl
       },
     );
     assert.equal(first.examined, 4);
+    const firstRun = env.client.workflow.getHandle('reconciliation-w-1');
+    assert.deepEqual(
+      await firstRun.query(reconciliationProgressQuery),
+      { step: 'FINISHED', periodStart: PERIOD.periodStart, periodEnd: PERIOD.periodEnd, examined: 4, detected: 3, settled: 3 },
+    );
+    assert.equal((await firstRun.describe()).typedSearchAttributes.get(FlowStatusKey), 'FINISHED');
     const cancelledRefund = reconciliationRefundRequestId('status-mismatch:order-w-cancelled:psp_w-cancelled');
     assert.equal(cancelledRefund, 'reconciliation-status-mismatch.order-w-cancelled.psp_w-cancelled');
     assert.deepEqual(refunds, [{
@@ -165,9 +178,17 @@ test('a cancelled order\'s capture is refunded; the amount difference and the cl
     // the operator decides; the waiting workflow carries it out and closes the record
     const amount = env.client.workflow.getHandle(mismatchWorkflowId('amount-mismatch:order-w-amount:psp_w-amount'));
     assert.equal((await amount.query(mismatchStateQuery)).status, 'OPEN');
+    const open = await amount.describe();
+    assert.match((await open.staticSummary()) ?? '', /^Mismatch amount-mismatch:order-w-amount:psp_w-amount · AMOUNT_MISMATCH · /);
+    assert.equal(open.typedSearchAttributes.get(NeedsAttentionKey), true, 'an open mismatch waits for a person');
+    assert.equal(open.typedSearchAttributes.get(FlowStatusKey), 'OPEN');
+    assert.equal(open.typedSearchAttributes.get(OrderIdKey), 'order-w-amount');
     await amount.signal(resolveMismatchSignal, { action: 'refund', by: 'alice', note: 'customer asked for the difference back' });
     const result = await finished(amount);
     assert.equal(result.status, 'RESOLVED');
+    const resolved = (await amount.describe()).typedSearchAttributes;
+    assert.equal(resolved.get(FlowStatusKey), 'RESOLVED');
+    assert.equal(resolved.get(NeedsAttentionKey), false);
     assert.equal(rows.get('amount-mismatch:order-w-amount:psp_w-amount')!.status, 'RESOLVED');
     assert.deepEqual(refunds.map((r) => [r.requestId, r.amount, r.preApproved]), [
       [cancelledRefund, 1000, { by: 'reconciliation', reason: 'captured 1000 still held for cancelled order order-w-cancelled' }],
@@ -181,6 +202,7 @@ test('a cancelled order\'s capture is refunded; the amount difference and the cl
     for (let i = 0; i < 100 && !closedRow.details.lastAttempt; i++) await new Promise((r) => setTimeout(r, 50));
     assert.match(String(closedRow.details.lastAttempt), /complete-order by bob failed: .*not running/);
     assert.equal((await closed.query(mismatchStateQuery)).status, 'OPEN');
+    assert.equal((await closed.describe()).typedSearchAttributes.get(NeedsAttentionKey), true, 'back to waiting for a decision');
     await closed.signal(resolveMismatchSignal, { action: 'accept', by: 'bob', note: 'completed by hand in the back office' });
     assert.equal((await finished(closed)).status, 'RESOLVED');
     assert.equal(closedRow.status, 'RESOLVED');

@@ -10,7 +10,8 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { createApiApp } from '../../api/app.ts';
 import { loadConfig, serviceUrlEnv, type ServiceUrls } from '../../lib/config.ts';
-import { startDevServer, type DevServer } from '../../lib/temporal-dev-server.ts';
+import { temporalClientInterceptors } from '../../lib/telemetry.ts';
+import { freePort, startDevServer, type DevServer } from '../../lib/temporal-dev-server.ts';
 import { seed } from '../../scripts/seed.ts';
 import { startServices, type StartServicesOptions } from '../../services/main.ts';
 import { createCheckoutWorker } from '../../workers/checkout-worker.ts';
@@ -58,7 +59,8 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     pspWebhookDelivery: options.pspWebhookDelivery,
   });
   const connection = await Connection.connect({ address: temporal.address });
-  const client = new Client({ connection, namespace: 'default' });
+  // As api/main.ts builds it: the trace goes on into the workflow if the test installed tracing.
+  const client = new Client({ connection, namespace: 'default', interceptors: temporalClientInterceptors() });
 
   const app = createApiApp({
     client,
@@ -125,6 +127,8 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
           TEMPORAL_ADDRESS: temporal.address,
           DATABASE_URL: database.url,
           COUPON_GRANT_RATE_PER_SECOND: String(grantsPerSecond),
+          // its own metrics port: worker processes of concurrent test files must not collide on the default
+          WORKER_METRICS_ADDRESS: `127.0.0.1:${await freePort()}`,
           ...serviceUrlEnv(services.urls),
           ...extraEnv,
         },

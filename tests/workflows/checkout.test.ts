@@ -7,7 +7,17 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundle } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
 import { cancelCheckoutSignal, checkoutStateQuery, checkoutWorkflowId, type CheckoutInput, type CheckoutResult } from '../../shared/checkout.ts';
-import { AmountMinorKey, CheckoutStatusKey, CheckoutStepKey, OrderIdKey } from '../../shared/search-attributes.ts';
+import {
+  AmountMinorKey,
+  CheckoutStepKey,
+  CurrencyKey,
+  CustomerIdKey,
+  DEFAULT_REGION,
+  FlowStatusKey,
+  NeedsAttentionKey,
+  OrderIdKey,
+  RegionKey,
+} from '../../shared/search-attributes.ts';
 import type { checkout } from '../../workflows/checkout.ts';
 import {
   checkoutInput, declined, gate, mockActivities, outOfStock, runCheckout as runTestCheckout, startTestServer, until,
@@ -93,10 +103,21 @@ describe('checkout workflow', () => {
     assert.equal(callsTo(acts, 'awardLoyaltyPoints')[0]?.input.amountMinor, 4000);
 
     const attributes = (await env.client.workflow.getHandle(workflowId).describe()).typedSearchAttributes;
-    assert.equal(attributes.get(CheckoutStatusKey), 'PAID');
+    assert.equal(attributes.get(FlowStatusKey), 'PAID');
     assert.equal(attributes.get(CheckoutStepKey), 'DONE');
     assert.equal(attributes.get(OrderIdKey), result.orderId);
     assert.equal(attributes.get(AmountMinorKey), 4000);
+    assert.equal(attributes.get(CurrencyKey), 'EUR');
+    assert.equal(attributes.get(CustomerIdKey), 'cust-1');
+    assert.equal(attributes.get(RegionKey), DEFAULT_REGION, 'a checkout that names no region is in the default one');
+    assert.equal(attributes.get(NeedsAttentionKey), false);
+  });
+
+  test('the region the request names is the run\'s Region', async () => {
+    const input = checkoutInput('region-us', { region: 'us' });
+    await runCheckout(mockActivities(), input);
+    const attributes = (await env.client.workflow.getHandle(checkoutWorkflowId(input.checkoutKey)).describe()).typedSearchAttributes;
+    assert.equal(attributes.get(RegionKey), 'us');
   });
 
   test('without a coupon there is no lock, no redeem and no discount', async () => {
@@ -132,6 +153,25 @@ describe('checkout workflow', () => {
     assert.equal(result.status, 'CANCELLED');
     assert.match(result.cancelReason ?? '', /^OutOfStock:/);
     assert.deepEqual(names(acts), ['createOrder', 'reserveStock', 'releaseStock', 'cancelOrder']);
+  });
+
+  test('a payment the provider has not decided yet shows as AWAITING_PAYMENT in the query and the Web UI', async () => {
+    const acts = mockActivities();
+    const result = await runCheckout(acts, checkoutInput('awaiting-1'), async (handle) => {
+      // the first look at the provider waits on a timer, which stands still until the result is awaited
+      const deadline = Date.now() + 10_000;
+      let state = await handle.query(checkoutStateQuery);
+      while (state.step !== 'AWAITING_PAYMENT') {
+        assert.ok(Date.now() < deadline, `never AWAITING_PAYMENT: ${state.step}`);
+        await new Promise((r) => setTimeout(r, 20));
+        state = await handle.query(checkoutStateQuery);
+      }
+      assert.ok(state.payment.deadline, 'the deadline for the decision is shown');
+      const attributes = (await handle.describe()).typedSearchAttributes;
+      assert.equal(attributes.get(CheckoutStepKey), 'AWAITING_PAYMENT');
+      assert.equal(attributes.get(NeedsAttentionKey), false, 'waiting for the provider needs nobody yet');
+    });
+    assert.equal(result.status, 'PAID');
   });
 
   test('state query answers mid-flight with step, amounts and pending compensations', async () => {

@@ -12,9 +12,11 @@ import { ServiceUnavailableError } from '../../activities/http.ts';
 import { loadConfig } from '../../lib/config.ts';
 import {
   cancelDistributionSignal,
+  distributionBatchProgressQuery,
   distributionProgressQuery,
   distributionRequestId,
   distributionWorkflowId,
+  issuanceStateQuery,
   issuanceWorkflowId,
   pauseDistributionSignal,
   resumeDistributionSignal,
@@ -23,6 +25,7 @@ import {
   type IssuanceResult,
 } from '../../shared/coupons.ts';
 import { BusinessFailure } from '../../shared/errors.ts';
+import { CustomerIdKey, FlowStatusKey, NeedsAttentionKey } from '../../shared/search-attributes.ts';
 import { CHECKOUT_WORKFLOWS_PATH, createCheckoutWorker } from '../../workers/checkout-worker.ts';
 import { createCouponGrantsWorker } from '../../workers/coupon-grants-worker.ts';
 import { GRANT_ATTEMPTS } from '../../workflows/coupon-issuance.ts';
@@ -192,6 +195,36 @@ describe('coupon issuance', () => {
   });
 });
 
+describe('coupon issuance visibility', () => {
+  test('the state query and the search attributes say where an issuance is, then how it ended', async () => {
+    const coupons = new FakeCoupons(10);
+    coupons.grantAllowance = 0; // the grant waits until the test has looked
+    const requestId = 'req-watched';
+    const { handle, result } = await withWorker(coupons.activities(), async (taskQueue) => {
+      const handle = await env.client.workflow.start('couponIssuance', {
+        taskQueue,
+        workflowId: issuanceWorkflowId(requestId),
+        args: [{ requestId, campaignId: 'CAMP-1', customerId: 'cust-7' }],
+      });
+      for (;;) {
+        const state = await handle.query(issuanceStateQuery).catch(() => null);
+        if (state?.step === 'GRANTING') break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const running = (await handle.describe()).typedSearchAttributes;
+      assert.equal(running.get(FlowStatusKey), 'RUNNING');
+      assert.equal(running.get(NeedsAttentionKey), false);
+      coupons.grantAllowance = Infinity;
+      return { handle, result: (await handle.result()) as IssuanceResult };
+    });
+    assert.equal(result.status, 'ISSUED');
+    const done = (await handle.describe()).typedSearchAttributes;
+    assert.equal(done.get(FlowStatusKey), 'ISSUED');
+    assert.equal(done.get(NeedsAttentionKey), false);
+    assert.equal(done.get(CustomerIdKey), 'cust-7');
+  });
+});
+
 describe('coupon distribution', () => {
   const customers = (n: number) => Array.from({ length: n }, (_, i) => `cust-${String(i).padStart(3, '0')}`);
   let firstRunId = '';
@@ -237,6 +270,15 @@ describe('coupon distribution', () => {
     let pausedAt = -1;
     const result = await distribute(coupons, 'dist-pause', async (handle) => {
       await until(() => coupons.grants.size === 4);
+      // the third batch (recipients 5–6) waits on its grants: its own query says so
+      const batch = env.client.workflow.getHandle(`${distributionWorkflowId('dist-pause')}-batch-4`);
+      let batchProgress = await batch.query(distributionBatchProgressQuery).catch(() => null);
+      for (let i = 0; i < 200 && batchProgress?.recipients !== 2; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        batchProgress = await batch.query(distributionBatchProgressQuery).catch(() => null);
+      }
+      assert.deepEqual(batchProgress && [batchProgress.offset, batchProgress.recipients, batchProgress.processed], [4, 2, 0]);
+      assert.equal(await (await batch.describe()).staticSummary(), 'Coupons of campaign CAMP-1 · recipients 5–6');
       await handle.signal(pauseDistributionSignal);
       coupons.grantAllowance = Infinity; // the wave in flight ends; no new one starts
       let progress = await handle.query(distributionProgressQuery);
@@ -246,6 +288,9 @@ describe('coupon distribution', () => {
         progress = await handle.query(distributionProgressQuery);
       }
       pausedAt = progress.processed;
+      const paused = (await handle.describe()).typedSearchAttributes;
+      assert.equal(paused.get(FlowStatusKey), 'PAUSED');
+      assert.equal(paused.get(NeedsAttentionKey), false, 'a pause is a decision, not a run waiting for one');
       await new Promise((r) => setTimeout(r, 500));
       const still = await handle.query(distributionProgressQuery);
       assert.equal(still.status, 'PAUSED');

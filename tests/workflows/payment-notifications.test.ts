@@ -14,6 +14,7 @@ import { cancelCheckoutSignal, checkoutStateQuery, checkoutWorkflowId, type Chec
 import { BusinessFailure } from '../../shared/errors.ts';
 import { paymentEventSignal, type PaymentEvent, type PaymentStatus, type PspEventType } from '../../shared/payments.ts';
 import { refundWorkflowId, type RefundInput } from '../../shared/refunds.ts';
+import { CurrencyKey, CustomerIdKey, DEFAULT_REGION, RegionKey } from '../../shared/search-attributes.ts';
 import type { checkout } from '../../workflows/checkout.ts';
 import {
   checkoutInput, gate, lateApproval, mockActivities, refundState, runCheckout as runTestCheckout, startTestServer, until,
@@ -261,6 +262,11 @@ describe('checkout with asynchronous payment notifications', () => {
     assert.equal(refund.type, 'refund');
     assert.equal(refund.parentExecution?.workflowId, handle.workflowId);
     assert.equal(refund.status.name, 'COMPLETED');
+    // and is found beside it: the same customer, region and currency, and a summary of its own
+    assert.equal(refund.typedSearchAttributes.get(CustomerIdKey), 'cust-1');
+    assert.equal(refund.typedSearchAttributes.get(RegionKey), DEFAULT_REGION);
+    assert.equal(refund.typedSearchAttributes.get(CurrencyKey), 'EUR');
+    assert.ok((await refund.staticSummary())?.startsWith(`Refund in full of order ${result.orderId} · `));
   });
 
   test('a refund that ends without the money back is on the checkout\'s record, and the rest is still undone', async () => {

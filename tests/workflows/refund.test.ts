@@ -14,7 +14,9 @@ import {
   rejectRefundSignal,
   retryRefundSignal,
 } from '../../shared/refunds.ts';
-import { RefundStatusKey } from '../../shared/search-attributes.ts';
+import { ApplicationFailure } from '@temporalio/common';
+import { retryStepSignal } from '../../shared/operations.ts';
+import { CurrencyKey, CustomerIdKey, FlowStatusKey, NeedsAttentionKey } from '../../shared/search-attributes.ts';
 import { CHECKOUT_WORKFLOWS_PATH } from '../../workers/checkout-worker.ts';
 import { DEFAULT_REFUND_POLICY } from '../../workflows/refund.ts';
 import { startTestServer } from '../support/checkout-harness.ts';
@@ -129,8 +131,17 @@ describe('approval', () => {
       const waiting = await stateWhen(handle, (s) => s.status === 'AWAITING_APPROVAL');
       assert.equal(waiting.escalated, false);
       assert.ok(!names(world).includes('requestProviderRefund'), 'the provider waits for the approval');
+      const asking = (await handle.describe()).typedSearchAttributes;
+      assert.equal(asking.get(NeedsAttentionKey), true, 'waiting for a person shows in the Web UI');
+      assert.equal(asking.get(FlowStatusKey), 'AWAITING_APPROVAL');
       await handle.signal(approveRefundSignal, { by: 'ops-anna', reason: 'customer verified' });
-      return handle.result();
+      const result = await handle.result();
+      const done = (await handle.describe()).typedSearchAttributes;
+      assert.equal(done.get(NeedsAttentionKey), false, 'nobody is needed once approved');
+      assert.equal(done.get(FlowStatusKey), 'SUCCEEDED');
+      assert.equal(done.get(CurrencyKey), world.currency);
+      assert.equal(done.get(CustomerIdKey), world.order.customerId);
+      return result;
     });
     assert.equal(result.status, 'SUCCEEDED');
     assert.deepEqual(result.approval, { decision: 'approved', by: 'ops-anna', reason: 'customer verified' });
@@ -160,7 +171,7 @@ describe('approval', () => {
       const escalated = await stateWhen(handle, (s) => s.status === 'ESCALATED');
       assert.equal(escalated.escalated, true);
       const described = await handle.describe();
-      assert.deepEqual(described.typedSearchAttributes.get(RefundStatusKey), 'ESCALATED');
+      assert.deepEqual(described.typedSearchAttributes.get(FlowStatusKey), 'ESCALATED');
       await handle.signal(approveRefundSignal, { by: 'ops-lead', reason: 'escalation reviewed' });
       return handle.result();
     });
@@ -262,3 +273,54 @@ describe('a refund the provider rejects waits for an operator', () => {
     assert.equal(result.status, 'SUCCEEDED');
   });
 });
+
+describe('refused steps', () => {
+  test('an effect the order service refuses waits on a slow timer with NeedsAttention, and retryStep ends the wait at once', async () => {
+    const world = refundWorld();
+    const happy = mockRefundActivities(world);
+    let refusals = 0;
+    const acts = mockRefundActivities(world, {
+      recordOrderRefund: async (input) => {
+        if (refusals++ === 0) throw ApplicationFailure.nonRetryable('order is locked by an export', 'order_locked');
+        return happy.recordOrderRefund(input);
+      },
+    });
+    const result = await withRefundWorker(env, workflowBundle, acts, async (start) => {
+      const handle = await start(refundInput('refused-effect'));
+      // describe and query do not move the time-skipping clock: the 1-minute timer stays pending
+      await until(async () => (await handle.describe()).typedSearchAttributes.get(NeedsAttentionKey) === true);
+      assert.equal(refusals, 1);
+      // nothing is waiting for an operator decision in the refund's own vocabulary
+      assert.equal((await handle.query(refundStateQuery)).status, 'APPLYING_EFFECTS');
+      await handle.signal(retryStepSignal, { by: 'ops-anna', reason: 'export finished' });
+      await until(async () => refusals === 2);
+      const state = await stateWhen(handle, (s) => s.status === 'SUCCEEDED');
+      assert.equal(state.effects.orderStatus, 'PARTIALLY_REFUNDED');
+      assert.equal((await handle.describe()).typedSearchAttributes.get(NeedsAttentionKey), false);
+      return handle.result();
+    });
+    assert.equal(result.status, 'SUCCEEDED');
+  });
+
+  test('retryStep while no step waits is ignored', async () => {
+    const world = largeWorld();
+    const result = await withRefundWorker(env, workflowBundle, mockRefundActivities(world), async (start) => {
+      const handle = await start(refundInput('retry-nothing', { amount: LARGE }));
+      await stateWhen(handle, (s) => s.status === 'AWAITING_APPROVAL');
+      await handle.signal(retryStepSignal, { by: 'ops-x', reason: 'nothing to retry' });
+      assert.equal((await handle.query(refundStateQuery)).status, 'AWAITING_APPROVAL');
+      await handle.signal(approveRefundSignal, { by: 'ops-anna', reason: 'ok' });
+      return handle.result();
+    });
+    assert.equal(result.status, 'SUCCEEDED');
+  });
+});
+
+/** Polls (in real time, without moving the time-skipping clock) until `ready` holds. */
+async function until(ready: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await ready())) {
+    if (Date.now() > deadline) throw new Error('condition never held');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,262 @@
+// The operations API against a real Temporal dev server, with no worker: runs are started
+// straight with the search attributes a workflow would have upserted, so they wait in their
+// task queue exactly as the visibility store describes them. Which actions a run accepts is a
+// pure rule, tested on its own first.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { SearchAttributePair } from '@temporalio/common';
+import { actionsFor } from '../../api/operator-actions.ts';
+import { DEFAULT_RUNS_QUERY } from '../../api/routes/operations.ts';
+import { startDevServer, type DevServer } from '../../lib/temporal-dev-server.ts';
+import type { OperationsRun } from '../../shared/operations.ts';
+import {
+  AmountMinorKey,
+  CurrencyKey,
+  FlowStatusKey,
+  NeedsAttentionKey,
+  OrderIdKey,
+  RegionKey,
+} from '../../shared/search-attributes.ts';
+import { freshKey, startApiHarness, TEMPORAL_UI_URL, unreachableTemporalAddress, type ApiHarness } from './harness.ts';
+
+/** No worker polls it: runs started here stay RUNNING. */
+const IDLE_QUEUE = 'operations-test-no-worker';
+
+describe('actions a run accepts', () => {
+  const running = { needsAttention: true, running: true };
+
+  test('a refund waiting for approval (or escalated) can be approved or rejected, nothing else', () => {
+    for (const flowStatus of ['AWAITING_APPROVAL', 'ESCALATED']) {
+      assert.deepEqual(actionsFor({ ...running, workflowType: 'refund', flowStatus }), ['approveRefund', 'rejectRefund']);
+    }
+  });
+
+  test('a refund the provider refused offers retry, manual refund and abandon', () => {
+    assert.deepEqual(actionsFor({ ...running, workflowType: 'refund', flowStatus: 'NEEDS_OPERATOR' }), [
+      'retryRefund',
+      'refundManually',
+      'abandonRefund',
+    ]);
+  });
+
+  test('a refund needing attention in any other state is a step in a slow retry: retryStep', () => {
+    assert.deepEqual(actionsFor({ ...running, workflowType: 'refund', flowStatus: 'APPLYING_EFFECTS' }), ['retryStep']);
+    assert.deepEqual(actionsFor({ ...running, needsAttention: false, workflowType: 'refund', flowStatus: 'APPLYING_EFFECTS' }), []);
+  });
+
+  test('a running checkout can be cancelled, and retried when a step is stuck', () => {
+    assert.deepEqual(actionsFor({ ...running, workflowType: 'checkout', flowStatus: 'RUNNING' }), ['cancelCheckout', 'retryStep']);
+    assert.deepEqual(actionsFor({ ...running, needsAttention: false, workflowType: 'checkout', flowStatus: 'RUNNING' }), ['cancelCheckout']);
+    assert.deepEqual(actionsFor({ ...running, workflowType: 'checkout', flowStatus: 'PAID' }), ['retryStep']);
+  });
+
+  test('an open mismatch can be resolved; it has no step to retry', () => {
+    assert.deepEqual(actionsFor({ ...running, workflowType: 'mismatchResolution', flowStatus: 'OPEN' }), ['resolveMismatch']);
+    assert.deepEqual(actionsFor({ ...running, workflowType: 'mismatchResolution', flowStatus: 'RESOLVED' }), []);
+  });
+
+  test('a finished run, an unknown type or a missing FlowStatus accepts nothing it cannot', () => {
+    assert.deepEqual(actionsFor({ needsAttention: true, running: false, workflowType: 'refund', flowStatus: 'AWAITING_APPROVAL' }), []);
+    assert.deepEqual(actionsFor({ ...running, workflowType: 'couponIssuance', flowStatus: 'RUNNING' }), []);
+    assert.deepEqual(actionsFor({ ...running, workflowType: 'refund', flowStatus: null }), ['retryStep']);
+  });
+});
+
+describe('the operations API', () => {
+  let server: DevServer;
+  let api: ApiHarness;
+
+  before(async () => {
+    server = await startDevServer();
+    api = await startApiHarness({ temporalAddress: server.address });
+  });
+
+  after(async () => {
+    await api?.close();
+    await server?.stop();
+  });
+
+  async function startRun(type: string, attributes: SearchAttributePair[], summary?: string): Promise<{ workflowId: string; runId: string }> {
+    const workflowId = freshKey(type);
+    const handle = await api.client.workflow.start(type, {
+      workflowId,
+      taskQueue: IDLE_QUEUE,
+      args: [],
+      typedSearchAttributes: attributes,
+      ...(summary ? { staticSummary: summary } : {}),
+    });
+    return { workflowId, runId: handle.firstExecutionRunId };
+  }
+
+  /** GET /operations/runs until `ready` holds (visibility is eventually consistent). */
+  async function runsUntil(ready: (runs: OperationsRun[]) => boolean, query?: string): Promise<OperationsRun[]> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const res = await api.request('GET', `/operations/runs${query ? `?query=${encodeURIComponent(query)}` : ''}`);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      if (ready(res.body.runs) || Date.now() > deadline) return res.body.runs;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  test('lists a refund waiting for approval with its facts, summary, actions and Web UI link; not a run that needs nobody', async () => {
+    const waiting = await startRun(
+      'refund',
+      [
+        { key: FlowStatusKey, value: 'AWAITING_APPROVAL' },
+        { key: NeedsAttentionKey, value: true },
+        { key: OrderIdKey, value: 'order-ops-1' },
+        { key: AmountMinorKey, value: 15_000 },
+        { key: CurrencyKey, value: 'EUR' },
+        { key: RegionKey, value: 'eu' },
+      ],
+      'Refund for order-ops-1 · 15000 minor units',
+    );
+    const quiet = await startRun('refund', [
+      { key: FlowStatusKey, value: 'REFUNDING' },
+      { key: NeedsAttentionKey, value: false },
+      { key: OrderIdKey, value: 'order-ops-1' },
+    ]);
+
+    const runs = await runsUntil((rs) => rs.some((r) => r.workflowId === waiting.workflowId));
+    const run = runs.find((r) => r.workflowId === waiting.workflowId);
+    assert.deepEqual(run, {
+      workflowId: waiting.workflowId,
+      runId: waiting.runId,
+      workflowType: 'refund',
+      startTime: run?.startTime,
+      flowStatus: 'AWAITING_APPROVAL',
+      checkoutStep: null,
+      orderId: 'order-ops-1',
+      amountMinor: 15_000,
+      currency: 'EUR',
+      region: 'eu',
+      needsAttention: true,
+      summary: 'Refund for order-ops-1 · 15000 minor units',
+      currentDetails: null, // no worker answers the metadata query
+      actions: ['approveRefund', 'rejectRefund'],
+      webUiUrl: `${TEMPORAL_UI_URL}/namespaces/default/workflows/${encodeURIComponent(waiting.workflowId)}/${waiting.runId}/history`,
+    });
+    assert.ok(!Number.isNaN(Date.parse(run!.startTime)));
+    assert.ok(!runs.some((r) => r.workflowId === quiet.workflowId), 'a run with NeedsAttention = false is not listed by default');
+
+    // an operator's own List Filter replaces the default: every run about the order
+    const byOrder = await runsUntil((rs) => rs.length === 2, 'OrderId = "order-ops-1"');
+    assert.deepEqual(byOrder.map((r) => r.workflowId).sort(), [waiting.workflowId, quiet.workflowId].sort());
+    assert.deepEqual(byOrder.find((r) => r.workflowId === quiet.workflowId)?.actions, []);
+  });
+
+  test('a finished run drops out of the default list', async () => {
+    const run = await startRun('checkout', [
+      { key: FlowStatusKey, value: 'RUNNING' },
+      { key: NeedsAttentionKey, value: true },
+    ]);
+    await runsUntil((rs) => rs.some((r) => r.workflowId === run.workflowId));
+    await api.client.workflow.getHandle(run.workflowId).terminate('test');
+    const runs = await runsUntil((rs) => !rs.some((r) => r.workflowId === run.workflowId));
+    assert.ok(!runs.some((r) => r.workflowId === run.workflowId));
+    assert.match(DEFAULT_RUNS_QUERY, /ExecutionStatus = "Running"/);
+  });
+
+  test('a List Filter Temporal cannot parse, an empty or an overlong one is a 400 naming `query`', async () => {
+    for (const query of ['NeedsAttention = = true', 'NoSuchAttribute = "x"', ' ', 'x'.repeat(1_001)]) {
+      const res = await api.request('GET', `/operations/runs?query=${encodeURIComponent(query)}`);
+      assert.equal(res.status, 400, `${query.slice(0, 40)}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.error.code, 'invalid_request');
+      assert.equal(res.body.error.field, 'query');
+    }
+  });
+
+  test('retry-step signals a running checkout and names who asked', async () => {
+    const run = await startRun('checkout', [
+      { key: FlowStatusKey, value: 'RUNNING' },
+      { key: NeedsAttentionKey, value: true },
+    ]);
+    const res = await api.request('POST', `/operations/runs/${encodeURIComponent(run.workflowId)}/retry-step`, {
+      body: { by: 'ops-ada', reason: 'stock corrected by hand' },
+    });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    assert.deepEqual(res.body, { workflowId: run.workflowId, action: 'retryStep', by: 'ops-ada', reason: 'stock corrected by hand' });
+
+    const history = await api.client.workflow.getHandle(run.workflowId).fetchHistory();
+    const signals = history.events?.filter((e) => e.workflowExecutionSignaledEventAttributes) ?? [];
+    assert.deepEqual(
+      signals.map((e) => e.workflowExecutionSignaledEventAttributes?.signalName),
+      ['retryStep'],
+    );
+  });
+
+  test('retry-step refuses a bad body (400 naming the field), an unknown run (404), a finished run, a type without steps and a run with no step in a slow retry (409)', async () => {
+    const run = await startRun('checkout', [{ key: NeedsAttentionKey, value: true }]);
+    const path = `/operations/runs/${encodeURIComponent(run.workflowId)}/retry-step`;
+
+    const missingReason = await api.request('POST', path, { body: { by: 'ops-ada' } });
+    assert.equal(missingReason.status, 400);
+    assert.equal(missingReason.body.error.field, 'reason');
+    const blankBy = await api.request('POST', path, { body: { by: '  ', reason: 'x' } });
+    assert.equal(blankBy.status, 400);
+    assert.equal(blankBy.body.error.field, 'by');
+
+    const unknown = await api.request('POST', '/operations/runs/no-such-run/retry-step', { body: { by: 'ops-ada', reason: 'x' } });
+    assert.equal(unknown.status, 404, JSON.stringify(unknown.body));
+    assert.equal(unknown.body.error.code, 'not_found');
+
+    const mismatch = await startRun('mismatchResolution', [{ key: FlowStatusKey, value: 'OPEN' }]);
+    const notSupported = await api.request('POST', `/operations/runs/${encodeURIComponent(mismatch.workflowId)}/retry-step`, {
+      body: { by: 'ops-ada', reason: 'x' },
+    });
+    assert.equal(notSupported.status, 409, JSON.stringify(notSupported.body));
+    assert.equal(notSupported.body.error.code, 'not_supported');
+
+    for (const attributes of [
+      [{ key: NeedsAttentionKey, value: false }],
+      [{ key: FlowStatusKey, value: 'AWAITING_APPROVAL' }, { key: NeedsAttentionKey, value: true }],
+    ] satisfies SearchAttributePair[][]) {
+      const idle = await startRun('refund', attributes);
+      const notWaiting = await api.request('POST', `/operations/runs/${encodeURIComponent(idle.workflowId)}/retry-step`, {
+        body: { by: 'ops-ada', reason: 'x' },
+      });
+      assert.equal(notWaiting.status, 409, JSON.stringify(notWaiting.body));
+      assert.equal(notWaiting.body.error.code, 'not_waiting_for_action');
+    }
+
+    await api.client.workflow.getHandle(run.workflowId).terminate('test');
+    const finished = await api.request('POST', path, { body: { by: 'ops-ada', reason: 'x' } });
+    assert.equal(finished.status, 409, JSON.stringify(finished.body));
+    assert.equal(finished.body.error.code, 'already_completed');
+    assert.equal(finished.body.error.executionStatus, 'TERMINATED');
+  });
+
+  test('GET /ops serves the page and its script, self-contained', async () => {
+    const page = await fetch(`${api.baseUrl}/ops`);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+    assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+    const html = await page.text();
+    assert.match(html, /src="\/ops\/ops\.js"/);
+    assert.doesNotMatch(html, /https?:\/\//, 'nothing is loaded from elsewhere');
+    for (const [path, type] of [['/ops/ops.js', /javascript/], ['/ops/ops.css', /text\/css/]] as const) {
+      const res = await fetch(`${api.baseUrl}${path}`);
+      assert.equal(res.status, 200, path);
+      assert.match(res.headers.get('content-type') ?? '', type, path);
+    }
+    const script = await (await fetch(`${api.baseUrl}/ops/ops.js`)).text();
+    assert.doesNotMatch(script, /\.(innerHTML|outerHTML)\s*=|insertAdjacentHTML|document\.write/, 'data is rendered as text, never as markup');
+  });
+});
+
+describe('the operations API without Temporal', () => {
+  test('an unreachable Temporal is a 503 naming it, for the list and for retry-step', async () => {
+    const api = await startApiHarness({ temporalAddress: await unreachableTemporalAddress() });
+    try {
+      const list = await api.request('GET', '/operations/runs');
+      assert.equal(list.status, 503, JSON.stringify(list.body));
+      assert.equal(list.body.error.code, 'temporal_unavailable');
+      const retry = await api.request('POST', '/operations/runs/checkout-x/retry-step', { body: { by: 'ops-ada', reason: 'x' } });
+      assert.equal(retry.status, 503, JSON.stringify(retry.body));
+      assert.equal(retry.body.error.code, 'temporal_unavailable');
+    } finally {
+      await api.close();
+    }
+  });
+});
