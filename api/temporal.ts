@@ -20,6 +20,7 @@ type GrpcInterceptor = NonNullable<ConnectionOptions['interceptors']>[number];
 const GRPC_CANCELLED = 1;
 const GRPC_DEADLINE_EXCEEDED = 4;
 const GRPC_UNAVAILABLE = 14;
+export const GRPC_INVALID_ARGUMENT = 3;
 
 function grpcCodes(err: unknown): number[] {
   const codes: number[] = [];
@@ -32,9 +33,14 @@ function grpcCodes(err: unknown): number[] {
   return codes;
 }
 
+/** True when `err` or one of its causes carries this gRPC status code. */
+export function hasGrpcCode(err: unknown, code: number): boolean {
+  return grpcCodes(err).includes(code);
+}
+
 /** True when `err` (or its cause) is a gRPC "unavailable", or a timeout of a call whose deadline was `deadline`. */
 export function isTemporalUnavailable(err: unknown, deadline: number): boolean {
-  return grpcCodes(err).includes(GRPC_UNAVAILABLE) || isTimeout(err, deadline);
+  return hasGrpcCode(err, GRPC_UNAVAILABLE) || isTimeout(err, deadline);
 }
 
 /** True when `err` is how a call that ran into its `deadline` (ms since epoch) fails. */
@@ -113,19 +119,28 @@ function retryWithinDeadline(): GrpcInterceptor {
   };
 }
 
+/** The execution with this id (its latest run, or the given one); null for an unknown id. */
+export async function describeWorkflow(
+  client: Client,
+  workflowId: string,
+  runId?: string,
+): Promise<WorkflowExecutionDescription | null> {
+  try {
+    return await client.workflow.getHandle(workflowId, runId).describe();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return null;
+    throw err;
+  }
+}
+
 /** The execution with this id if it is a workflow of `type`; null for an unknown id or another type. */
 export async function describeWorkflowOfType(
   client: Client,
   workflowId: string,
   type: string,
 ): Promise<WorkflowExecutionDescription | null> {
-  try {
-    const description = await client.workflow.getHandle(workflowId).describe();
-    return description.type === type ? description : null;
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return null;
-    throw err;
-  }
+  const description = await describeWorkflow(client, workflowId);
+  return description?.type === type ? description : null;
 }
 
 /**

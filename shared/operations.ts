@@ -44,3 +44,45 @@ export interface OperationsRun {
   /** The run in the Temporal Web UI, when its address is configured. */
   webUiUrl: string | null;
 }
+
+/** What happened in a run, as GET /operations/runs/:workflowId/history tells it. */
+export type HistoryLineKind =
+  | 'workflowStarted'
+  | 'activityScheduled'
+  | 'activityCompleted'
+  | 'activityFailed'
+  | 'activityTimedOut'
+  | 'activityCanceled'
+  | 'timerStarted'
+  | 'timerFired'
+  | 'timerCanceled'
+  | 'signalReceived'
+  | 'childWorkflowStarted'
+  | 'childWorkflowCompleted'
+  | 'childWorkflowFailed'
+  | 'searchAttributesUpserted'
+  | 'workflowCompleted'
+  | 'workflowFailed'
+  | 'workflowCanceled'
+  | 'workflowTerminated'
+  | 'workflowTimedOut'
+  | 'workflowContinuedAsNew';
+
+/** One business-relevant event of a run's history; workflow tasks and other bookkeeping are left out. */
+export interface HistoryLine {
+  eventId: number;
+  /** ISO 8601. */
+  time: string;
+  kind: HistoryLineKind;
+  /** One sentence for a person: the step's summary (as the workflow set it), never a signal's arguments. */
+  text: string;
+}
+
+/** GET /operations/runs/:workflowId/history: the newest lines, oldest first. */
+export interface RunHistory {
+  workflowId: string;
+  runId: string;
+  events: HistoryLine[];
+  /** True when older lines were left out (only the last HISTORY_LINE_LIMIT, api/history-summary.ts, are kept). */
+  truncated: boolean;
+}

@@ -163,6 +163,9 @@ async function refresh() {
   }
   listError('');
   const runs = res.body.runs;
+  for (const workflowId of openHistories.keys()) {
+    if (!runs.some((run) => run.workflowId === workflowId)) openHistories.delete(workflowId);
+  }
   $('runs').replaceChildren(...runs.map(runItem));
   $('list-state').textContent =
     runs.length === 0 ? 'Nothing needs attention.' : `${runs.length} run${runs.length === 1 ? '' : 's'}, as of ${new Date().toLocaleTimeString()}.`;
@@ -178,6 +181,7 @@ function runItem(run) {
     ['Started', new Date(run.startTime).toLocaleString()],
   ].filter(([, value]) => value !== null && value !== undefined);
   const actionArea = el('div', { class: 'action-area', 'data-testid': 'action-area' });
+  const history = historyPanel(run);
   const buttons = run.actions.map((name) => {
     const action = ACTIONS[name];
     const button = el('button', { type: 'button', 'data-testid': `action-${name}` }, action ? action.label : name);
@@ -195,9 +199,94 @@ function runItem(run) {
       { class: 'details', 'data-testid': 'run-details' },
       run.currentDetails ? markdownLite(run.currentDetails) : el('em', {}, 'current details unknown (no worker answered)'),
     ),
-    run.webUiUrl ? el('a', { href: run.webUiUrl, target: '_blank', rel: 'noopener', 'data-testid': 'run-web-ui' }, 'Open in Temporal UI') : null,
+    el(
+      'p',
+      { class: 'links' },
+      historyToggle(run, history),
+      run.webUiUrl ? el('a', { href: run.webUiUrl, target: '_blank', rel: 'noopener', 'data-testid': 'run-web-ui' }, 'Open in Temporal UI') : null,
+    ),
+    history,
     el('div', { class: 'actions', 'data-testid': 'run-actions' }, buttons.length ? buttons : el('em', {}, 'no action applies now')),
     actionArea,
+  );
+}
+
+// --- a run's history: its story from the event history (GET /operations/runs/:id/history) ------
+
+/**
+ * The history panels the operator opened, by workflow id. A list refresh renders every row anew;
+ * an open panel is carried into the new row and reloaded there, so it never collapses under
+ * the operator's eyes.
+ */
+const openHistories = new Map();
+
+function historyPanel(run) {
+  const open = openHistories.get(run.workflowId);
+  if (open) {
+    loadHistory(run, open);
+    return open;
+  }
+  return el('div', { class: 'history', 'data-testid': 'run-history', 'aria-label': `History of ${run.workflowId}`, hidden: true });
+}
+
+function historyToggle(run, panel) {
+  const button = el('button', { type: 'button', 'data-testid': 'history-toggle' });
+  const show = (open) => {
+    button.textContent = open ? 'Hide history' : 'History';
+    button.setAttribute('aria-expanded', String(open));
+    panel.hidden = !open;
+  };
+  show(openHistories.has(run.workflowId));
+  button.addEventListener('click', () => {
+    if (openHistories.has(run.workflowId)) {
+      openHistories.delete(run.workflowId);
+      panel.replaceChildren();
+      show(false);
+    } else {
+      openHistories.set(run.workflowId, panel);
+      show(true);
+      loadHistory(run, panel);
+    }
+  });
+  return button;
+}
+
+/** Only a panel's newest request may render, as for the list. */
+const historyRequests = new WeakMap();
+
+async function loadHistory(run, panel) {
+  const mine = (historyRequests.get(panel) ?? 0) + 1;
+  historyRequests.set(panel, mine);
+  // a reload keeps the lines already shown until the new ones arrive
+  if (!panel.querySelector('[data-testid="history-line"]')) {
+    panel.replaceChildren(el('p', { class: 'hint', 'data-testid': 'history-state' }, 'Loading history…'));
+  }
+  const res = await api('GET', `/operations/runs/${enc(run.workflowId)}/history?runId=${enc(run.runId)}`);
+  if (historyRequests.get(panel) !== mine || !openHistories.has(run.workflowId)) return;
+  if (!res.ok) {
+    panel.replaceChildren(
+      el('p', { class: 'error', role: 'alert', 'data-testid': 'history-error' }, `Cannot load the history: ${describeError(res.status, res.body)}`),
+    );
+    return;
+  }
+  const { events, truncated } = res.body;
+  panel.replaceChildren(
+    truncated ? el('p', { class: 'hint', 'data-testid': 'history-truncated' }, `Older events left out: the last ${events.length} are shown.`) : null,
+    events.length
+      ? el(
+          'ol',
+          { class: 'history-lines' },
+          events.map((line) =>
+            el(
+              'li',
+              { 'data-testid': 'history-line', 'data-kind': line.kind },
+              el('time', { datetime: line.time }, new Date(line.time).toLocaleTimeString()),
+              ' ',
+              markdownLite(line.text),
+            ),
+          ),
+        )
+      : el('p', { class: 'hint', 'data-testid': 'history-state' }, 'No events yet.'),
   );
 }
 
@@ -278,7 +367,8 @@ $('filter-form').addEventListener('submit', (event) => {
 $('filter-reset').addEventListener('click', () => setFilter(''));
 $('refresh').addEventListener('click', () => refresh());
 
-// Keep the list current, but never under an operator's hands: not while a form is open.
+// Keep the list current, but never under an operator's hands: not while a form is open
+// (an open history stays open: runItem carries it into the refreshed row).
 const AUTO_REFRESH_MS = 15_000;
 setInterval(() => {
   if (document.visibilityState === 'visible' && !document.querySelector('[data-testid="action-form"]')) refresh();

@@ -1,7 +1,8 @@
 // The operations page's API: GET /operations/runs lists the runs waiting for a person (the
 // visibility query every workflow feeds through NeedsAttention), each with its summary, its
 // current details and the actions it accepts now; POST /operations/runs/:workflowId/retry-step
-// nudges a step in a slow retry loop. GET /ops serves the page itself (api/ops-page/). Every
+// nudges a step in a slow retry loop; GET /operations/runs/:workflowId/history tells one run's
+// story from its event history (api/history-summary.ts). GET /ops serves the page itself (api/ops-page/). Every
 // other action the page offers is an existing endpoint (shared/operations.ts names which).
 import { fileURLToPath } from 'node:url';
 import { Router } from 'express';
@@ -13,7 +14,7 @@ import {
 } from '@temporalio/client';
 import { z } from 'zod';
 import { conflict, invalidRequest, notFound, parse, parseBody } from '../../lib/http-errors.ts';
-import { retryStepSignal, type OperationsRun } from '../../shared/operations.ts';
+import { retryStepSignal, type OperationsRun, type RunHistory } from '../../shared/operations.ts';
 import {
   AmountMinorKey,
   CheckoutStepKey,
@@ -23,8 +24,18 @@ import {
   OrderIdKey,
   RegionKey,
 } from '../../shared/search-attributes.ts';
+import { decodeSummaries, historyLines } from '../history-summary.ts';
 import { actionsFor, RETRY_STEP_TYPES } from '../operator-actions.ts';
-import { callTemporal, isTemporalUnavailable, queryWithin, webUiUrl } from '../temporal.ts';
+import {
+  callTemporal,
+  describeWorkflow,
+  errorMessage,
+  GRPC_INVALID_ARGUMENT,
+  hasGrpcCode,
+  isTemporalUnavailable,
+  queryWithin,
+  webUiUrl,
+} from '../temporal.ts';
 
 export interface OperationsRoutesDeps {
   client: Client;
@@ -42,9 +53,10 @@ export const MAX_RUNS = 100;
 
 /** The SDK's built-in query (every TypeScript workflow answers it): definition and `currentDetails`. */
 const WORKFLOW_METADATA_QUERY = '__temporal_workflow_metadata';
-const GRPC_INVALID_ARGUMENT = 3;
+const GRPC_NOT_FOUND = 5;
 
 const runsQuery = z.object({ query: z.string().trim().min(1).max(1_000).optional() });
+const historyQuery = z.object({ runId: z.string().trim().min(1).max(100).optional() });
 const retryStepSchema = z.object({ by: z.string().trim().min(1).max(200), reason: z.string().trim().min(1).max(2_000) });
 
 const PAGE_DIR = fileURLToPath(new URL('../ops-page/', import.meta.url));
@@ -75,11 +87,33 @@ export function operationsRoutes(deps: OperationsRoutesDeps): Router {
     res.json({ runs });
   });
 
+  router.get('/operations/runs/:workflowId/history', async (req, res) => {
+    const workflowId = req.params.workflowId;
+    const { runId } = parse(historyQuery, req.query);
+    const body = await temporal(async (): Promise<RunHistory> => {
+      // describe first: it names the run (the latest one when no runId is given) and tells a
+      // missing workflow apart, which fetchHistory reports only as a raw gRPC error
+      const missing = () => notFound(`no workflow run with id "${workflowId}"${runId ? ` and run id "${runId}"` : ''}`);
+      const description = await describeRun(client, workflowId, runId);
+      if (!description) throw missing();
+      const history = await client.workflow
+        .getHandle(workflowId, description.runId)
+        .fetchHistory()
+        .catch((err: unknown) => {
+          throw hasGrpcCode(err, GRPC_NOT_FOUND) ? missing() : err; // removed (retention) since describe
+        });
+      const events = history.events ?? [];
+      const summaries = await decodeSummaries(events, client.options.loadedDataConverter);
+      return { workflowId, runId: description.runId, ...historyLines(events, summaries) };
+    });
+    res.json(body);
+  });
+
   router.post('/operations/runs/:workflowId/retry-step', async (req, res) => {
     const workflowId = req.params.workflowId;
     const decision = parseBody(retryStepSchema, req.body);
     await temporal(async () => {
-      const description = await describe(client, workflowId);
+      const description = await describeWorkflow(client, workflowId);
       if (!description) throw notFound(`no workflow run with id "${workflowId}"`);
       if (description.status.name !== 'RUNNING') {
         throw conflict('already_completed', `run "${workflowId}" has already finished`, { executionStatus: description.status.name });
@@ -121,7 +155,7 @@ async function listRuns(client: Client, query: string): Promise<WorkflowExecutio
     }
   } catch (err) {
     if (hasGrpcCode(err, GRPC_INVALID_ARGUMENT)) {
-      throw invalidRequest(`query: Temporal cannot run this List Filter (${innermostMessage(err)})`, 'query');
+      throw invalidRequest(`query: Temporal cannot run this List Filter (${errorMessage(err).replace(/^\d+ [A-Z_]+: /, '')})`, 'query');
     }
     throw err;
   }
@@ -156,15 +190,20 @@ async function operationsRun(deps: OperationsRoutesDeps, info: WorkflowExecution
   };
 }
 
-/** The start's static summary; only describe carries it (a list entry does not). Null once the run is gone. */
-async function staticSummary(client: Client, workflowId: string, runId: string): Promise<string | null> {
+/** describeWorkflow, where a run id that is not one (Temporal: "invalid argument") is not found either. */
+async function describeRun(client: Client, workflowId: string, runId: string | undefined): Promise<WorkflowExecutionDescription | null> {
   try {
-    const description = await client.workflow.getHandle(workflowId, runId).describe();
-    return (await description.staticSummary()) || null;
+    return await describeWorkflow(client, workflowId, runId);
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return null;
+    if (hasGrpcCode(err, GRPC_INVALID_ARGUMENT) || hasGrpcCode(err, GRPC_NOT_FOUND)) return null;
     throw err;
   }
+}
+
+/** The start's static summary; only describe carries it (a list entry does not). Null once the run is gone. */
+async function staticSummary(client: Client, workflowId: string, runId: string): Promise<string | null> {
+  const description = await describeWorkflow(client, workflowId, runId);
+  return (await description?.staticSummary()) || null;
 }
 
 /**
@@ -184,29 +223,4 @@ async function currentDetailsOf(deps: OperationsRoutesDeps, workflowId: string, 
     if (isTemporalUnavailable(err, deadline)) throw err;
     return null;
   }
-}
-
-async function describe(client: Client, workflowId: string): Promise<WorkflowExecutionDescription | null> {
-  try {
-    return await client.workflow.getHandle(workflowId).describe();
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return null;
-    throw err;
-  }
-}
-
-function hasGrpcCode(err: unknown, code: number): boolean {
-  const seen = new Set<unknown>();
-  for (let e = err; e && typeof e === 'object' && !seen.has(e); e = (e as { cause?: unknown }).cause) {
-    seen.add(e);
-    if ((e as { code?: unknown }).code === code) return true;
-  }
-  return false;
-}
-
-/** The gRPC error's own message ("3 INVALID_ARGUMENT: ...") without the SDK's wrapper. */
-function innermostMessage(err: unknown): string {
-  let e = err;
-  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
-  return e instanceof Error ? e.message.replace(/^\d+ [A-Z_]+: /, '') : String(e);
 }

@@ -4,11 +4,16 @@
 // pure rule, tested on its own first.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { SearchAttributePair } from '@temporalio/common';
+import { defaultPayloadConverter, type SearchAttributePair } from '@temporalio/common';
+import { encodeUnifiedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes.js';
+import { loadDataConverter } from '@temporalio/common/lib/internal-non-workflow/index.js';
+import { msToTs } from '@temporalio/common/lib/time.js';
+import proto from '@temporalio/proto';
+import { decodeSummaries, historyLines } from '../../api/history-summary.ts';
 import { actionsFor } from '../../api/operator-actions.ts';
 import { DEFAULT_RUNS_QUERY } from '../../api/routes/operations.ts';
 import { startDevServer, type DevServer } from '../../lib/temporal-dev-server.ts';
-import type { OperationsRun } from '../../shared/operations.ts';
+import type { OperationsRun, RunHistory } from '../../shared/operations.ts';
 import {
   AmountMinorKey,
   CurrencyKey,
@@ -17,6 +22,7 @@ import {
   OrderIdKey,
   RegionKey,
 } from '../../shared/search-attributes.ts';
+import { readHistoryFile } from '../support/histories.ts';
 import { freshKey, startApiHarness, TEMPORAL_UI_URL, unreachableTemporalAddress, type ApiHarness } from './harness.ts';
 
 /** No worker polls it: runs started here stay RUNNING. */
@@ -59,6 +65,53 @@ describe('actions a run accepts', () => {
     assert.deepEqual(actionsFor({ needsAttention: true, running: false, workflowType: 'refund', flowStatus: 'AWAITING_APPROVAL' }), []);
     assert.deepEqual(actionsFor({ ...running, workflowType: 'couponIssuance', flowStatus: 'RUNNING' }), []);
     assert.deepEqual(actionsFor({ ...running, workflowType: 'refund', flowStatus: null }), ['retryStep']);
+  });
+});
+
+describe('the history summary of a run', () => {
+  const APPROVED = new URL('../fixtures/refund-histories/refund-replay-approved.json', import.meta.url).pathname;
+
+  test('an approved refund reads as its steps by their summaries, the signal by name only, without workflow tasks', async () => {
+    const history = await readHistoryFile(APPROVED);
+    const events = history.events ?? [];
+    const story = historyLines(events, await decodeSummaries(events, loadDataConverter()));
+    assert.equal(story.truncated, false);
+    assert.deepEqual(
+      story.events.map((line) => `${line.eventId} ${line.kind} ${line.text}`),
+      [
+        '1 workflowStarted Started refund',
+        '6 activityScheduled Scheduled: Read the payment (readRefundablePayment)',
+        '11 activityCompleted Completed: Read the payment (readRefundablePayment)',
+        '15 activityScheduled Scheduled: Read the order (readOrderForRefund)',
+        '17 activityCompleted Completed: Read the order (readOrderForRefund)',
+        '22 timerStarted Waiting: timer for 86400 s', // recorded before timers had summaries
+        '23 signalReceived Signal received: approve',
+        '27 timerCanceled No longer waiting: timer for 86400 s',
+        '29 activityScheduled Scheduled: Request the refund (requestProviderRefund)',
+        '31 activityCompleted Completed: Request the refund (requestProviderRefund)',
+        '35 timerStarted Waiting: timer for 3 s',
+        '36 timerFired Time is up: timer for 3 s',
+        '40 activityScheduled Scheduled: Ask the provider about the refund (syncProviderRefund)',
+        '42 activityCompleted Completed: Ask the provider about the refund (syncProviderRefund)',
+        '47 activityScheduled Scheduled: Record the refund on the order (recordOrderRefund)',
+        '49 activityCompleted Completed: Record the refund on the order (recordOrderRefund)',
+        '53 activityScheduled Scheduled: Read the loyalty award (readLoyaltyAward)',
+        '55 activityCompleted Completed: Read the loyalty award (readLoyaltyAward)',
+        '59 activityScheduled Scheduled: Reverse loyalty points (reverseLoyaltyPoints)',
+        '61 activityCompleted Completed: Reverse loyalty points (reverseLoyaltyPoints)',
+        '66 workflowCompleted Workflow completed',
+      ],
+    );
+    assert.equal(story.events[0]?.time, '2036-11-26T20:27:36.521Z');
+    // the approve signal carried {by: 'ops', reason: 'checked'}: an operator's words stay out
+    assert.ok(!story.events.some((line) => /checked/.test(line.text)));
+  });
+
+  test('a long story keeps its newest lines and says it was cut', async () => {
+    const events = (await readHistoryFile(APPROVED)).events ?? [];
+    const story = historyLines(events, await decodeSummaries(events, loadDataConverter()), 3);
+    assert.equal(story.truncated, true);
+    assert.deepEqual(story.events.map((line) => line.eventId), [59, 61, 66]);
   });
 });
 
@@ -227,6 +280,89 @@ describe('the operations API', () => {
     assert.equal(finished.body.error.executionStatus, 'TERMINATED');
   });
 
+  test('GET history tells a real run: its started summary, each step by the summary the workflow gave it, the attributes it set', async () => {
+    // One workflow task completed by hand with the commands a worker would send: no worker needed.
+    const taskQueue = freshKey('operations-history-queue');
+    const workflowId = freshKey('refund');
+    await api.client.workflow.start('refund', { workflowId, taskQueue, args: [], staticSummary: 'Refund for order-ops-7 · 2500 minor units' });
+    const service = api.client.workflowService;
+    // a long poll must carry a deadline; the task is already waiting, so it answers at once
+    const task = await api.client.withDeadline(Date.now() + 30_000, () =>
+      service.pollWorkflowTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue }, identity: 'operations-test' }),
+    );
+    assert.ok(task.taskToken?.length, 'the run has a workflow task');
+    const summary = (text: string) => ({ summary: defaultPayloadConverter.toPayload(text) });
+    const { CommandType } = proto.temporal.api.enums.v1;
+    await service.respondWorkflowTaskCompleted({
+      namespace: 'default',
+      identity: 'operations-test',
+      taskToken: task.taskToken,
+      commands: [
+        {
+          commandType: CommandType.COMMAND_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
+          upsertWorkflowSearchAttributesCommandAttributes: {
+            searchAttributes: {
+              indexedFields: encodeUnifiedSearchAttributes(undefined, [
+                { key: FlowStatusKey, value: 'AWAITING_APPROVAL' },
+                { key: NeedsAttentionKey, value: true },
+              ]),
+            },
+          },
+        },
+        {
+          commandType: CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK,
+          userMetadata: summary('Read the payment'),
+          scheduleActivityTaskCommandAttributes: {
+            activityId: '1',
+            activityType: { name: 'readRefundablePayment' },
+            taskQueue: { name: taskQueue },
+            startToCloseTimeout: msToTs('1 minute'),
+          },
+        },
+        {
+          commandType: CommandType.COMMAND_TYPE_START_TIMER,
+          userMetadata: summary('Escalate if nobody decides within 24 hours'),
+          startTimerCommandAttributes: { timerId: '2', startToFireTimeout: msToTs('24 hours') },
+        },
+      ],
+    });
+    await api.client.workflow.getHandle(workflowId).signal('approve', { by: 'ops-ada', reason: 'private note' });
+
+    const res = await api.request('GET', `/operations/runs/${encodeURIComponent(workflowId)}/history`);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const body = res.body as RunHistory;
+    assert.equal(body.workflowId, workflowId);
+    assert.match(body.runId, /^[0-9a-f-]{36}$/);
+    assert.equal(body.truncated, false);
+    assert.deepEqual(
+      body.events.map((line) => [line.kind, line.text]),
+      [
+        ['workflowStarted', 'Started refund: Refund for order-ops-7 · 2500 minor units'],
+        ['searchAttributesUpserted', 'Now FlowStatus = AWAITING_APPROVAL, NeedsAttention = true'],
+        ['activityScheduled', 'Scheduled: Read the payment (readRefundablePayment)'],
+        ['timerStarted', 'Waiting: Escalate if nobody decides within 24 hours'],
+        ['signalReceived', 'Signal received: approve'],
+      ],
+    );
+    for (const line of body.events) assert.ok(!Number.isNaN(Date.parse(line.time)) && line.eventId > 0, JSON.stringify(line));
+
+    // the same run named by its run id
+    const byRunId = await api.request('GET', `/operations/runs/${encodeURIComponent(workflowId)}/history?runId=${body.runId}`);
+    assert.equal(byRunId.status, 200, JSON.stringify(byRunId.body));
+    assert.deepEqual(byRunId.body, body);
+  });
+
+  test('GET history of an unknown workflow or run is a 404', async () => {
+    const unknown = await api.request('GET', '/operations/runs/no-such-run/history');
+    assert.equal(unknown.status, 404, JSON.stringify(unknown.body));
+    assert.equal(unknown.body.error.code, 'not_found');
+    const run = await startRun('refund', []);
+    for (const runId of ['00000000-0000-4000-8000-000000000000', 'not-a-run-id']) {
+      const res = await api.request('GET', `/operations/runs/${encodeURIComponent(run.workflowId)}/history?runId=${runId}`);
+      assert.equal(res.status, 404, `${runId}: ${JSON.stringify(res.body)}`);
+    }
+  });
+
   test('GET /ops serves the page and its script, self-contained', async () => {
     const page = await fetch(`${api.baseUrl}/ops`);
     assert.equal(page.status, 200);
@@ -246,7 +382,7 @@ describe('the operations API', () => {
 });
 
 describe('the operations API without Temporal', () => {
-  test('an unreachable Temporal is a 503 naming it, for the list and for retry-step', async () => {
+  test('an unreachable Temporal is a 503 naming it, for the list, retry-step and a history', async () => {
     const api = await startApiHarness({ temporalAddress: await unreachableTemporalAddress() });
     try {
       const list = await api.request('GET', '/operations/runs');
@@ -255,6 +391,9 @@ describe('the operations API without Temporal', () => {
       const retry = await api.request('POST', '/operations/runs/checkout-x/retry-step', { body: { by: 'ops-ada', reason: 'x' } });
       assert.equal(retry.status, 503, JSON.stringify(retry.body));
       assert.equal(retry.body.error.code, 'temporal_unavailable');
+      const history = await api.request('GET', '/operations/runs/checkout-x/history');
+      assert.equal(history.status, 503, JSON.stringify(history.body));
+      assert.equal(history.body.error.code, 'temporal_unavailable');
     } finally {
       await api.close();
     }

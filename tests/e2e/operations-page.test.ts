@@ -1,6 +1,6 @@
 // The operations page in a real browser (Debian's chromium driven by playwright-core, no browser
-// download) against the whole stack: a refund above the approval threshold shows up on /ops, an
-// operator approves it there, and the refund workflow pays the money back with the approval
+// download) against the whole stack: a refund above the approval threshold shows up on /ops with
+// its history, an operator approves it there, and the refund workflow pays the money back with the approval
 // recorded under that operator's name. A failure keeps a screenshot and prints where.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync } from 'node:fs';
@@ -134,12 +134,26 @@ test('an operator approves a pending refund on the operations page and the refun
     assert.equal(await row.getByTestId('run-status').textContent(), 'AWAITING_APPROVAL');
     assert.equal(await row.getByRole('button', { name: 'Reject' }).count(), 1);
 
+    // its story from the event history: the steps by the summaries the refund workflow gives them
+    await row.getByTestId('history-toggle').click();
+    const historyLine = (text: string) => row.getByTestId('run-history').getByTestId('history-line').filter({ hasText: text }).first();
+    await historyLine('Scheduled: Read the payment').waitFor({ timeout: VISIBILITY_BOUND_MS });
+    // the wait for a decision; an open history reloads with each refresh, so a late line shows up
+    await historyLine('Waiting: Escalate if nobody decides within').waitFor({ timeout: VISIBILITY_BOUND_MS });
+    assert.equal(await row.getByTestId('history-toggle').getAttribute('aria-expanded'), 'true');
+    // refreshing the list does not collapse it
+    await page.getByTestId('refresh').click();
+    await page.getByTestId('list-state').filter({ hasNotText: 'Loading' }).waitFor();
+    await historyLine('Waiting: Escalate if nobody decides within').waitFor();
+    assert.equal(await row.getByTestId('history-toggle').getAttribute('aria-expanded'), 'true');
+
     await row.getByRole('button', { name: 'Approve' }).click();
     await row.getByLabel('Reason').fill('parcel arrived complete');
     await row.getByTestId('action-submit').click();
     await page.getByTestId('notice').filter({ hasText: `Approve sent for ${refundId}` }).waitFor();
 
-    const done = await waitForRefund(refundId, (view) => !['AWAITING_APPROVAL', 'ESCALATED', 'VALIDATING', 'REFUNDING', 'APPLYING_EFFECTS', 'RUNNING'].includes(view.status));
+    // until the run has closed: its live state says SUCCEEDED a moment before the execution completes
+    const done = await waitForRefund(refundId, (view) => view.execution?.status !== 'RUNNING');
     assert.equal(done.status, 'SUCCEEDED', JSON.stringify(done));
     assert.equal(done.execution.status, 'COMPLETED');
     assert.deepEqual(done.state.approval, { decision: 'approved', by: 'Ada Operator', reason: 'parcel arrived complete' });
