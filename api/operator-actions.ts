@@ -47,7 +47,8 @@ export function actionsFor(run: RunFacts): OperatorActionName[] {
       if (status === 'RUNNING') actions.push('cancelCheckout');
       break;
   }
-  // A run needing attention while not waiting for a decision is a step in a slow retry loop.
+  // A run needing attention while not waiting for a decision is a step in a slow retry loop, or a
+  // wait on the provider that has stalled: `retryStep` makes either try again now.
   if (run.needsAttention && !waitsForDecision && RETRY_STEP_TYPES.includes(run.workflowType)) actions.push('retryStep');
   return actions;
 }

@@ -6,8 +6,10 @@ import { defineSignal } from '@temporalio/workflow';
 /**
  * A step a service refused is retried on a slow durable timer (up to an hour apart) while
  * the run shows NeedsAttention; once an operator has fixed the cause, this signal makes the
- * next attempt now. Accepted by checkout and refund; ignored (and logged) when no step is
- * waiting. Sent by POST /operations/runs/:workflowId/retry-step.
+ * next attempt now. A wait on the provider that has stalled (workflows/payment-outcome.ts,
+ * refund-outcome.ts) shows the same way, and this signal makes it ask the provider now.
+ * Accepted by checkout and refund; ignored (and logged) when nothing is waiting.
+ * Sent by POST /operations/runs/:workflowId/retry-step.
  */
 export const retryStepSignal = defineSignal<[{ by: string; reason: string }]>('retryStep');
 

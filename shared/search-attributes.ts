@@ -39,7 +39,8 @@ export const AmountMinorKey = defineSearchAttributeKey('AmountMinor', SearchAttr
 export const CurrencyKey = defineSearchAttributeKey('Currency', SearchAttributeType.KEYWORD);
 /**
  * Every workflow: true exactly while the run waits for a person (an approval, an operator
- * action, a step refused by a service and retried on a slow timer, an open mismatch).
+ * action, a step refused by a service and retried on a slow timer, a payment or refund the
+ * provider has not settled long past its deadline, an open mismatch).
  * The operations page lists `NeedsAttention = true AND ExecutionStatus = "Running"`.
  */
 export const NeedsAttentionKey = defineSearchAttributeKey('NeedsAttention', SearchAttributeType.BOOL);

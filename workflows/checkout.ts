@@ -52,7 +52,7 @@ import {
 } from '../shared/search-attributes.ts';
 import { authorizationDecided, captureSettled, DEFAULT_TIMING, paymentOutcomes } from './payment-outcome.ts';
 import { moneyReturned, refundThroughWorkflow } from './refund-child.ts';
-import { OPERATOR_VISIBILITY_PATCH, refusedSteps } from './refused-steps.ts';
+import { describeStall, OPERATOR_VISIBILITY_PATCH, refusedSteps } from './refused-steps.ts';
 
 /** A plain service call; the HTTP client gives up at 8 s, so a slow service reports itself. */
 const SERVICE_CALL = '10 seconds';
@@ -143,19 +143,24 @@ export async function checkout(input: CheckoutInput): Promise<CheckoutResult> {
   const persist = steps.persist;
   // Asking the provider is cancellable while the customer may still cancel; after that it must not give up.
   const checkPayment = () => untilDone('Check payment with the provider', PSP_CALL).syncPayment({ orderId });
-  const payment = paymentOutcomes(orderId, state.payment, timing, () =>
-    pastCancelling() ? persist('syncPayment', checkPayment) : checkPayment(),
+  const payment = paymentOutcomes(
+    orderId,
+    state.payment,
+    timing,
+    () => (pastCancelling() ? persist('syncPayment', checkPayment) : checkPayment()),
+    steps.stalls,
   );
 
   /** Shows where the checkout stands: step, status, whether a person is needed, the money, the details. */
   function show({ upsert }: { upsert: boolean }) {
     const refused = steps.refused();
+    const stalled = steps.stalled();
     const amountMinor = state.totalMinor || state.subtotalMinor;
     if (upsert) {
       upsertSearchAttributes([
         { key: CheckoutStepKey, value: state.step },
         { key: FlowStatusKey, value: state.status },
-        { key: NeedsAttentionKey, value: refused.length > 0 },
+        { key: NeedsAttentionKey, value: refused.length > 0 || stalled !== null },
         { key: OrderIdKey, value: orderId },
         { key: CustomerIdKey, value: input.customerId },
         { key: AmountMinorKey, value: amountMinor },
@@ -165,7 +170,7 @@ export async function checkout(input: CheckoutInput): Promise<CheckoutResult> {
     }
     const paymentStatus = state.payment.status ? ` · payment ${state.payment.status}` : '';
     const refusals = refused.map(({ step, why, waitMinutes }) => ` · ${step} refused (${why}); retrying in ${waitMinutes} min — needs an operator`);
-    setCurrentDetails(`**${state.step}** · order ${orderId} · ${formatMoney({ amountMinor, currency: state.currency })}${paymentStatus}${refusals.join('')}`);
+    setCurrentDetails(`**${state.step}** · order ${orderId} · ${formatMoney({ amountMinor, currency: state.currency })}${paymentStatus}${refusals.join('')}${describeStall(stalled)}`);
   }
   const enter = (step: CheckoutStep, status: CheckoutStatus = 'RUNNING') => {
     state.step = step;

@@ -36,7 +36,7 @@ import {
 } from '../shared/refunds.ts';
 import { AmountMinorKey, CurrencyKey, CustomerIdKey, FlowStatusKey, NeedsAttentionKey, OrderIdKey } from '../shared/search-attributes.ts';
 import { refundOutcomes } from './refund-outcome.ts';
-import { refusedSteps } from './refused-steps.ts';
+import { describeStall, refusedSteps } from './refused-steps.ts';
 
 export const DEFAULT_REFUND_POLICY: RefundPolicy = {
   approvalThresholdMinor: 10_000,
@@ -119,7 +119,6 @@ export async function refund(input: RefundInput): Promise<RefundState> {
     }
     operatorAction = request;
   }
-  const provider = refundOutcomes(refundId, () => untilDone('Ask the provider about the refund', PSP_CALL).syncProviderRefund({ refundId }));
 
   // The customer is known once the order has been read; the API or the parent may have set it at start.
   let customerId: string | null = null;
@@ -127,10 +126,11 @@ export async function refund(input: RefundInput): Promise<RefundState> {
   /** Shows where the refund stands: status, whether a person is needed, the money, the details. */
   const show = ({ upsert }: { upsert: boolean }) => {
     const refused = steps.refused();
+    const stalled = steps.stalled();
     if (upsert) {
       upsertSearchAttributes([
         { key: FlowStatusKey, value: state.status },
-        { key: NeedsAttentionKey, value: WAITS_FOR_A_PERSON.has(state.status) || refused.length > 0 },
+        { key: NeedsAttentionKey, value: WAITS_FOR_A_PERSON.has(state.status) || refused.length > 0 || stalled !== null },
         { key: OrderIdKey, value: orderId },
         ...(state.amountMinor === null ? [] : [{ key: AmountMinorKey, value: state.amountMinor }]),
         ...(state.currency === null ? [] : [{ key: CurrencyKey, value: state.currency }]),
@@ -139,10 +139,15 @@ export async function refund(input: RefundInput): Promise<RefundState> {
     }
     const amount = state.amountMinor === null ? 'full' : formatMoney({ amountMinor: state.amountMinor, currency: state.currency ?? '' });
     const refusals = refused.map(({ step, why, waitMinutes }) => ` · ${step} refused (${why}); retrying in ${waitMinutes} min — needs an operator`);
-    setCurrentDetails(`**${state.status}** · refund of ${amount} for order ${orderId}${note ? ` · ${note}` : ''}${refusals.join('')}`);
+    setCurrentDetails(`**${state.status}** · refund of ${amount} for order ${orderId}${note ? ` · ${note}` : ''}${refusals.join('')}${describeStall(stalled)}`);
   };
   const steps = refusedSteps(show);
   const persist = steps.persist;
+  const provider = refundOutcomes(
+    refundId,
+    () => untilDone('Ask the provider about the refund', PSP_CALL).syncProviderRefund({ refundId }),
+    steps.stalls,
+  );
   const enter = (status: RefundStatus, details?: string) => {
     state.status = status;
     note = details;

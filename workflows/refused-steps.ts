@@ -3,6 +3,8 @@
 // the service rejects) will not heal by itself, so the run keeps it visible — NeedsAttention,
 // the current details — and tries again on a slow durable timer until an operator has fixed the
 // cause. The operator's `retryStep` signal ends the wait at once instead of up to an hour later.
+// A wait on the provider that has lasted too long (payment-outcome.ts, refund-outcome.ts) shows
+// the same way until the provider settles, and `retryStep` makes it ask the provider now.
 import {
   ActivityFailure,
   ApplicationFailure,
@@ -19,6 +21,11 @@ import { retryStepSignal } from '../shared/operations.ts';
  * those runs replay without them, new runs record a marker and get them.
  */
 export const OPERATOR_VISIBILITY_PATCH = 'operator-visibility';
+/**
+ * Guards a provider wait's turn to stalled (slower timers, the stall shown): a run already waiting
+ * when this came in replays its recorded checks without it, then stalls at its next new check.
+ */
+export const STALLED_WAIT_PATCH = 'stalled-provider-wait';
 
 /** A step a service refused, now waiting on its slow timer (or being tried again after it). */
 export interface StepRefusal {
@@ -27,27 +34,49 @@ export interface StepRefusal {
   waitMinutes: number;
 }
 
+/** A wait on the provider that has lasted past its threshold: the provider has not settled `what` since `since`. */
+export interface ProviderStall {
+  /** What is waited for, e.g. `payment` or `refund`. */
+  what: string;
+  /** When the wait began (ISO 8601). */
+  since: string;
+}
+
+/** What a wait on the provider reports to the run (payment-outcome.ts, refund-outcome.ts). */
+export interface ProviderStalls {
+  /** The wait has stalled (shown until `report(null)`), or it is over. */
+  report(stall: ProviderStall | null): void;
+  /** Counts the operator's `retryStep` requests: a stalled wait asks the provider at once when it changes. */
+  retryRequests(): number;
+}
+
 export interface RefusedSteps {
   /** Runs `run` until it succeeds; a refusal is retried on a slow timer that `retryStep` cuts short. */
   persist<T>(step: string, run: () => Promise<T>): Promise<T>;
   /** The refused steps not yet through, oldest first (several can wait at once during compensation). */
   refused(): readonly StepRefusal[];
+  /** The wait on the provider that has stalled, if any. */
+  stalled(): ProviderStall | null;
+  /** Hand to the provider wait, so a stall shows and `retryStep` reaches it. */
+  stalls: ProviderStalls;
 }
 
 /**
  * Registers the `retryStep` handler and returns the workflow's `persist`. `changed` runs when a
- * step is refused and when a refused step finally goes through; `upsert` is false when replaying
- * a run recorded before its search attributes followed these changes (then only the details may move).
+ * step is refused, when a refused step finally goes through, and when a provider wait stalls or
+ * ends; `upsert` is false when replaying a run recorded before its search attributes followed
+ * these changes (then only the details may move).
  */
 export function refusedSteps(changed: (options: { upsert: boolean }) => void): RefusedSteps {
   const refused: StepRefusal[] = [];
+  let stall: ProviderStall | null = null;
   let retryRequests = 0;
   setHandler(retryStepSignal, ({ by, reason }) => {
-    if (refused.length === 0) {
-      log.info('retryStep ignored: no refused step is waiting', { by, reason });
+    if (refused.length === 0 && stall === null) {
+      log.info('retryStep ignored: no refused step or stalled wait is waiting', { by, reason });
       return;
     }
-    log.info('retryStep: trying the refused steps again now', { by, reason, steps: refused.map((r) => r.step) });
+    log.info('retryStep: trying again now', { by, reason, steps: refused.map((r) => r.step), stalled: stall?.what });
     retryRequests += 1;
   });
   const announce = () => changed({ upsert: patched(OPERATOR_VISIBILITY_PATCH) });
@@ -79,7 +108,19 @@ export function refusedSteps(changed: (options: { upsert: boolean }) => void): R
       }
     }
   }
-  return { persist, refused: () => refused };
+  const stalls: ProviderStalls = {
+    report(next) {
+      stall = next;
+      announce();
+    },
+    retryRequests: () => retryRequests,
+  };
+  return { persist, refused: () => refused, stalled: () => stall, stalls };
+}
+
+/** The stall as the current details show it (empty when there is none). */
+export function describeStall(stall: ProviderStall | null): string {
+  return stall === null ? '' : ` · the provider has not settled the ${stall.what} since ${stall.since}; asking at most hourly — needs an operator (retryStep asks now)`;
 }
 
 function describeRefusal(err: ActivityFailure): string {

@@ -7,6 +7,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundle } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
 import { cancelCheckoutSignal, checkoutStateQuery, checkoutWorkflowId, type CheckoutInput, type CheckoutResult } from '../../shared/checkout.ts';
+import { retryStepSignal } from '../../shared/operations.ts';
 import {
   AmountMinorKey,
   CheckoutStepKey,
@@ -302,6 +303,49 @@ describe('checkout workflow', () => {
     assert.equal(result.cancelReason, 'payment provider unavailable');
     assert.equal(callsTo(acts, 'authorizePayment').length, 4);
     assert.deepEqual(namesAfter(acts, 'authorizePayment').filter((n) => n !== 'authorizePayment'), ALL_COMPENSATIONS);
+  });
+
+  test('a capture the provider never settles stalls: it asks at most hourly, needs attention, and retryStep asks now', async () => {
+    let settles = false;
+    const acts = mockActivities();
+    const checks = acts.syncPayment;
+    acts.syncPayment = async (input) => {
+      if (acts.provider.status === 'CAPTURE_PENDING' && !settles) {
+        acts.calls.push({ name: 'syncPayment', input: { ...input } });
+        return { paymentId: `pay-${input.orderId}`, status: 'CAPTURE_PENDING', amountMinor: acts.provider.amountMinor,
+          capturedMinor: 0, refundedMinor: 0, declineCode: null };
+      }
+      return checks(input);
+    };
+    const result = await runCheckout(acts, checkoutInput('stalled-capture-1'), async (handle) => {
+      await until(() => acts.provider.status === 'CAPTURE_PENDING');
+      await env.sleep('6 hours');
+      const state = await handle.query(checkoutStateQuery);
+      assert.equal(state.step, 'CAPTURING_PAYMENT');
+      assert.equal(state.payment.status, 'CAPTURE_PENDING');
+      // 1 check for the authorization; 22 for the capture in its first 10 min (3 s doubling to
+      // 30 s); then 60 s doubling to 1 h: 10 more by 6 h. Every 30 s it would have been ~730.
+      assert.ok(state.payment.checks < 40, `${state.payment.checks} checks in 6 hours`);
+      assert.ok(state.payment.checks > 20, `${state.payment.checks} checks: it kept asking`);
+      assert.equal((await handle.describe()).typedSearchAttributes.get(NeedsAttentionKey), true, 'a stalled capture needs an operator');
+      const { currentDetails } = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+      assert.match(currentDetails ?? '', /the provider has not settled the payment since \d{4}-\d\d-\d\dT/);
+
+      acts.provider.status = 'CAPTURED';
+      acts.provider.capturedMinor = acts.provider.amountMinor;
+      settles = true;
+      await handle.signal(retryStepSignal, { by: 'ops-anna', reason: 'provider says it is captured' });
+      // the clock stands still while the test only signals and queries: the retry itself asked
+      const stop = Date.now() + 10_000;
+      while (!names(acts).includes('markOrderPaid')) {
+        assert.ok(Date.now() < stop, 'retryStep did not make the checkout ask the provider');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    });
+    assert.equal(result.status, 'PAID');
+    assert.equal(result.capturedMinor, 4000);
+    const attributes = (await env.client.workflow.getHandle(result.checkoutId).describe()).typedSearchAttributes;
+    assert.equal(attributes.get(NeedsAttentionKey), false, 'settled: nobody is needed any more');
   });
 
   test('after capture, a refused fulfilment step is retried until it goes through', async () => {

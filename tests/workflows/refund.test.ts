@@ -123,6 +123,44 @@ describe('refund effects', () => {
   });
 });
 
+describe('a refund the provider never decides', () => {
+  test('stalls: it asks at most hourly, needs attention, and retryStep asks now', async () => {
+    const world = refundWorld();
+    const happy = mockRefundActivities(world);
+    let decides = false;
+    let checks = 0;
+    const acts = mockRefundActivities(world, {
+      syncProviderRefund: async (input) => {
+        checks += 1;
+        if (!decides) return { status: 'PENDING', failureReason: null, attempt: 1 };
+        return happy.syncProviderRefund(input);
+      },
+    });
+    const result = await withRefundWorker(env, workflowBundle, acts, async (start) => {
+      const handle = await start(refundInput('stalled-provider'));
+      await stateWhen(handle, (s) => s.status === 'REFUNDING' && s.provider?.status === 'PENDING');
+      await env.sleep('6 hours');
+      // 64 checks in the first hour (3 s doubling to 60 s); then 120 s doubling to 1 h: 9 more
+      // by 6 h. Every 60 s it would have been ~360.
+      assert.ok(checks < 80, `${checks} checks in 6 hours`);
+      assert.ok(checks > 50, `${checks} checks: it kept asking`);
+      assert.equal((await handle.query(refundStateQuery)).status, 'REFUNDING');
+      assert.equal((await handle.describe()).typedSearchAttributes.get(NeedsAttentionKey), true, 'a stalled refund needs an operator');
+      const { currentDetails } = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+      assert.match(currentDetails ?? '', /the provider has not settled the refund since \d{4}-\d\d-\d\dT/);
+
+      decides = true;
+      await handle.signal(retryStepSignal, { by: 'ops-anna', reason: 'provider says it is done' });
+      // the clock stands still while the test only signals and queries: the retry itself asked
+      await stateWhen(handle, (s) => s.status === 'SUCCEEDED');
+      assert.equal((await handle.describe()).typedSearchAttributes.get(NeedsAttentionKey), false, 'decided: nobody is needed any more');
+      return handle.result();
+    });
+    assert.equal(result.status, 'SUCCEEDED');
+    assert.equal(result.provider?.status, 'SUCCEEDED');
+  });
+});
+
 describe('approval', () => {
   test('a refund above the threshold waits for approval, then goes through', async () => {
     const world = largeWorld();
