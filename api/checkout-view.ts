@@ -12,8 +12,7 @@ import {
 } from '../shared/checkout.ts';
 import { queryWithin, webUiUrl } from './temporal.ts';
 
-/** The workflow type registered by workflows/checkout.ts. */
-export const CHECKOUT_WORKFLOW_TYPE = 'checkout';
+/** The checkout workflow's signature, for typed starts. */
 export type CheckoutWorkflow = (input: CheckoutInput) => Promise<CheckoutResult>;
 
 /**

@@ -4,13 +4,8 @@
 // carry an action out still check the run's live state themselves.
 import type { OperatorActionName } from '../shared/operations.ts';
 import type { RefundStatus } from '../shared/refunds.ts';
+import { WORKFLOW_TYPES } from '../shared/workflow-types.ts';
 
-/** Workflow types as registered in workflows/index.ts. */
-export const WORKFLOW_TYPES = {
-  checkout: 'checkout',
-  refund: 'refund',
-  mismatchResolution: 'mismatchResolution',
-} as const;
 
 /** The workflows that accept shared/operations.ts retryStepSignal (their slow-retry loops). */
 export const RETRY_STEP_TYPES: readonly string[] = [WORKFLOW_TYPES.checkout, WORKFLOW_TYPES.refund];

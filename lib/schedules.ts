@@ -4,6 +4,7 @@ import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@tem
 import type { Duration } from '@temporalio/common';
 import { RECONCILIATION_SCHEDULE_ID, reconciliationStartAttributes, reconciliationSummary } from '../shared/reconciliation.ts';
 import { CHECKOUT_TASK_QUEUE } from '../shared/task-queues.ts';
+import { WORKFLOW_TYPES } from '../shared/workflow-types.ts';
 
 export interface ReconciliationScheduleOptions {
   /** How often a run starts, e.g. '15 minutes'. Each run covers the lookback before its start. */
@@ -19,7 +20,7 @@ export async function ensureReconciliationSchedule(client: Client, options: Reco
       spec: { intervals: [{ every: options.every }] },
       action: {
         type: 'startWorkflow',
-        workflowType: 'reconciliation',
+        workflowType: WORKFLOW_TYPES.reconciliation,
         // no arguments: each run derives its period from its own start time
         args: [],
         taskQueue: options.taskQueue ?? CHECKOUT_TASK_QUEUE,

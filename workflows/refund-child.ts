@@ -28,9 +28,7 @@ import {
 } from '../shared/refunds.ts';
 import { CurrencyKey, CustomerIdKey, RegionKey } from '../shared/search-attributes.ts';
 import type { refund } from './refund.ts';
-
-/** Started by type name: tests of a single workflow register a stand-in under it. */
-export const REFUND_WORKFLOW_TYPE = 'refund';
+import { WORKFLOW_TYPES } from '../shared/workflow-types.ts';
 
 /** The refund gave the money back (through the provider, or recorded as paid back outside it). */
 export const moneyReturned = (status: RefundOutcome['status']) => status === 'SUCCEEDED' || status === 'REFUNDED_MANUALLY';
@@ -72,7 +70,8 @@ export async function refundThroughWorkflow(input: RefundInput, options: RefundO
   for (let round = 0; ; round++) {
     let started;
     try {
-      started = await startChild<typeof refund>(REFUND_WORKFLOW_TYPE, {
+      // by type name: tests of a single workflow register a stand-in under it
+      started = await startChild<typeof refund>(WORKFLOW_TYPES.refund, {
         workflowId,
         args: [input],
         parentClosePolicy: ParentClosePolicy.ABANDON,

@@ -1,14 +1,13 @@
 // How a refund learns what the provider decided: as for payments (payment-outcome.ts), the
 // provider's notification (a webhook the API turns into a `refundEvent` signal) only cuts the
 // current wait short; the decision always comes from asking the payments service, which asks
-// the provider. Without notifications the refund still gets there, asking at growing intervals.
-// A refund still pending after an hour has stalled: as a stalled payment, it asks at most hourly
-// from then on and shows the stall to operators until the provider decides.
-import { condition, log, patched, setHandler } from '@temporalio/workflow';
+// the provider. Without notifications the refund still gets there, asking at growing intervals
+// (provider-wait.ts). A refund still pending after an hour has stalled.
+import { log, setHandler } from '@temporalio/workflow';
 import type { ProviderRefund } from '../activities/refunds.ts';
 import { refundEventSignal } from '../shared/refunds.ts';
-import { STALLED_CHECK_INTERVAL_MS } from './payment-outcome.ts';
-import { STALLED_WAIT_PATCH, type ProviderStalls } from './refused-steps.ts';
+import { askUntilSettled, type Notifications } from './provider-wait.ts';
+import type { ProviderStalls } from './refused-steps.ts';
 
 const FIRST_CHECK_MS = 3_000;
 const MAX_CHECK_INTERVAL_MS = 60_000;
@@ -26,7 +25,7 @@ export interface RefundOutcomes {
 /** Listens for this refund's notifications; call once, at the start of the workflow. */
 export function refundOutcomes(refundId: string, askProvider: () => Promise<ProviderRefund>, stalls?: ProviderStalls): RefundOutcomes {
   const seen = new Set<string>();
-  let notified = false;
+  const notifications: Notifications = { pending: false };
   setHandler(refundEventSignal, (event) => {
     if (event.refundId !== refundId) {
       log.warn('Refund notification for another refund ignored', { eventId: event.eventId, refundId: event.refundId });
@@ -34,33 +33,22 @@ export function refundOutcomes(refundId: string, askProvider: () => Promise<Prov
     }
     if (seen.has(event.eventId)) return; // a redelivery: it already prompted a check
     seen.add(event.eventId);
-    notified = true;
+    notifications.pending = true;
   });
   return {
     async decided() {
-      let intervalMs = FIRST_CHECK_MS;
-      const startedAt = Date.now();
-      let stalled = false;
-      try {
-        for (;;) {
-          // Only a stalled wait listens for the operator's `retryStep`.
-          const retriesBefore = stalls?.retryRequests() ?? 0;
-          const retried = () => stalled && stalls !== undefined && stalls.retryRequests() !== retriesBefore;
-          const woken = await condition(() => notified || retried(), intervalMs, { summary: 'Wait for the provider\'s notification, then ask' });
-          notified = false;
-          const answer = await askProvider();
-          if (answer.status !== 'PENDING') return answer;
-          if (!stalled && Date.now() - startedAt >= REFUND_STALLED_AFTER_MS && patched(STALLED_WAIT_PATCH)) {
-            stalled = true;
-            log.warn('The provider has not decided the refund in time; asking at most hourly now', { refundId });
-            stalls?.report({ what: 'refund', since: new Date(startedAt).toISOString() });
-          }
-          // A notification (or an operator's retry) that settled nothing does not slow the next ask.
-          if (!woken) intervalMs = Math.min(intervalMs * 2, stalled ? STALLED_CHECK_INTERVAL_MS : MAX_CHECK_INTERVAL_MS);
-        }
-      } finally {
-        if (stalled) stalls?.report(null);
-      }
+      const settledBy = await askUntilSettled({
+        what: 'refund',
+        notifications,
+        firstIntervalMs: FIRST_CHECK_MS,
+        maxIntervalMs: MAX_CHECK_INTERVAL_MS,
+        stalledAfterMs: REFUND_STALLED_AFTER_MS,
+        stalls,
+        ask: askProvider,
+        settled: (answer) => answer.status !== 'PENDING',
+        logFields: () => ({ refundId }),
+      });
+      return settledBy!.answer; // no deadline: it only returns once settled
     },
   };
 }

@@ -22,7 +22,6 @@ import {
   toCheckoutInput,
 } from '../checkout-request.ts';
 import {
-  CHECKOUT_WORKFLOW_TYPE,
   checkoutKeyOf,
   fullView,
   statusUrl,
@@ -31,6 +30,7 @@ import {
   type ViewContext,
 } from '../checkout-view.ts';
 import { callTemporal, describeWorkflowOfType } from '../temporal.ts';
+import { WORKFLOW_TYPES } from '../../shared/workflow-types.ts';
 
 /** Memo field holding the sha256 of the request that started the checkout. */
 export const REQUEST_FINGERPRINT_MEMO = 'requestSha256';
@@ -72,7 +72,7 @@ export function checkoutRoutes(deps: CheckoutRoutesDeps): Router {
 
     const checkout = await temporal(async () => {
       try {
-        await client.workflow.start<CheckoutWorkflow>(CHECKOUT_WORKFLOW_TYPE, {
+        await client.workflow.start<CheckoutWorkflow>(WORKFLOW_TYPES.checkout, {
           workflowId,
           taskQueue: deps.taskQueue,
           args: [input],
@@ -143,7 +143,7 @@ function idempotencyKeyOf(req: Request): string {
 
 /** The checkout's execution, or null if no checkout workflow has this id. */
 function describeCheckout(client: Client, workflowId: string): Promise<WorkflowExecutionDescription | null> {
-  return describeWorkflowOfType(client, workflowId, CHECKOUT_WORKFLOW_TYPE);
+  return describeWorkflowOfType(client, workflowId, WORKFLOW_TYPES.checkout);
 }
 
 async function requireCheckout(client: Client, checkoutId: string): Promise<WorkflowExecutionDescription> {

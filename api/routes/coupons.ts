@@ -37,10 +37,9 @@ import {
 } from '../../shared/coupons.ts';
 import { customerIdSchema } from '../checkout-request.ts';
 import { callTemporal, describeWorkflowOfType, isTimeout, queryWithin } from '../temporal.ts';
+import { WORKFLOW_TYPES } from '../../shared/workflow-types.ts';
 
-/** Workflow types registered by workflows/coupon-issuance.ts and workflows/coupon-distribution.ts. */
-export const ISSUANCE_WORKFLOW_TYPE = 'couponIssuance';
-export const DISTRIBUTION_WORKFLOW_TYPE = 'couponDistribution';
+/** The signatures of workflows/coupon-issuance.ts and workflows/coupon-distribution.ts, for typed starts. */
 type IssuanceWorkflow = (input: IssuanceInput) => Promise<IssuanceResult>;
 type DistributionWorkflow = (input: DistributionInput) => Promise<DistributionProgress>;
 
@@ -95,7 +94,7 @@ export function couponRoutes(deps: CouponRoutesDeps): Router {
     const input: IssuanceInput = parseBody(issuanceSchema, req.body);
     const workflowId = issuanceWorkflowId(input.requestId);
     const description = await temporal(async () => {
-      await startOnce(client, ISSUANCE_WORKFLOW_TYPE, {
+      await startOnce(client, WORKFLOW_TYPES.couponIssuance, {
         workflowId,
         taskQueue: deps.taskQueue,
         args: [input],
@@ -114,7 +113,7 @@ export function couponRoutes(deps: CouponRoutesDeps): Router {
 
   router.get('/coupons/issuances/:requestId', async (req, res) => {
     const requestId = req.params.requestId;
-    const description = await temporal(() => describeWorkflowOfType(client, issuanceWorkflowId(requestId), ISSUANCE_WORKFLOW_TYPE));
+    const description = await temporal(() => describeWorkflowOfType(client, issuanceWorkflowId(requestId), WORKFLOW_TYPES.couponIssuance));
     if (!description) throw notFound(`no issuance for requestId "${requestId}"`);
     if (description.status.name === 'RUNNING' && req.query.wait === 'true') {
       const handle = client.workflow.getHandle<IssuanceWorkflow>(description.workflowId);
@@ -154,7 +153,7 @@ export function couponRoutes(deps: CouponRoutesDeps): Router {
     }
     const workflowId = distributionWorkflowId(distributionId);
     const description = await temporal(async () => {
-      await startOnce(client, DISTRIBUTION_WORKFLOW_TYPE, {
+      await startOnce(client, WORKFLOW_TYPES.couponDistribution, {
         workflowId,
         taskQueue: deps.taskQueue,
         args: [{ distributionId, campaignId, batchSize: request.batchSize, parallelBatches: request.parallelBatches }],
@@ -259,7 +258,7 @@ function distributionUrl(campaignId: string, distributionId: string): string {
 }
 
 async function requireDistribution(client: Client, campaignId: string, distributionId: string): Promise<WorkflowExecutionDescription> {
-  const description = await describeWorkflowOfType(client, distributionWorkflowId(distributionId), DISTRIBUTION_WORKFLOW_TYPE);
+  const description = await describeWorkflowOfType(client, distributionWorkflowId(distributionId), WORKFLOW_TYPES.couponDistribution);
   if (!description || description.memo?.campaignId !== campaignId) {
     throw notFound(`no distribution "${distributionId}" of campaign "${campaignId}"`);
   }

@@ -19,6 +19,7 @@ import {
 import type { MismatchResolutionInput } from '../../workflows/mismatch-resolution.ts';
 import type { ReconciliationOptions } from '../../workflows/reconciliation.ts';
 import { callTemporal } from '../temporal.ts';
+import { WORKFLOW_TYPES } from '../../shared/workflow-types.ts';
 
 export interface ReconciliationRoutesDeps {
   client: Client;
@@ -96,7 +97,7 @@ export function reconciliationRoutes(deps: ReconciliationRoutesDeps): Router {
     // Normally the run started the workflow and this only signals it; should it be missing
     // (say, the run was terminated first), the signal starts it with the record's facts.
     await temporal(() =>
-      client.workflow.signalWithStart('mismatchResolution', {
+      client.workflow.signalWithStart(WORKFLOW_TYPES.mismatchResolution, {
         workflowId,
         taskQueue: deps.taskQueue,
         args: [input],
@@ -113,7 +114,7 @@ export function reconciliationRoutes(deps: ReconciliationRoutesDeps): Router {
     const options: ReconciliationOptions = parseBody(runSchema, req.body);
     const workflowId = `reconciliation-manual-${new Date().toISOString()}-${randomUUID().slice(0, 8)}`;
     const handle = await temporal(() =>
-      client.workflow.start('reconciliation', {
+      client.workflow.start(WORKFLOW_TYPES.reconciliation, {
         workflowId,
         taskQueue: deps.taskQueue,
         args: [options],

@@ -35,11 +35,9 @@ import {
   type RefundStatus,
 } from '../../shared/refunds.ts';
 import { CustomerIdKey, CurrencyKey, RegionKey } from '../../shared/search-attributes.ts';
-import { CHECKOUT_WORKFLOW_TYPE } from '../checkout-view.ts';
 import { callTemporal, describeWorkflowOfType, queryWithin, webUiUrl } from '../temporal.ts';
+import { WORKFLOW_TYPES } from '../../shared/workflow-types.ts';
 
-/** The workflow type registered by workflows/refund.ts. */
-export const REFUND_WORKFLOW_TYPE = 'refund';
 type RefundWorkflow = (input: RefundInput) => Promise<RefundState>;
 
 /** Memo field holding the sha256 of the request that started the refund. */
@@ -99,7 +97,7 @@ export function refundRoutes(deps: RefundRoutesDeps): Router {
     const view = await temporal(async () => {
       const origin = await orderOrigin(client, request.orderId);
       try {
-        await client.workflow.start<RefundWorkflow>(REFUND_WORKFLOW_TYPE, {
+        await client.workflow.start<RefundWorkflow>(WORKFLOW_TYPES.refund, {
           workflowId: refundId,
           taskQueue: deps.taskQueue,
           args: [toRefundInput(request, deps.policy)],
@@ -241,14 +239,14 @@ async function liveState(deps: RefundRoutesDeps, refundId: string): Promise<{ st
  */
 async function orderOrigin(client: Client, orderId: string): Promise<RefundOrigin> {
   const checkoutId = checkoutWorkflowIdForOrder(orderId);
-  const checkout = checkoutId === null ? null : await describeWorkflowOfType(client, checkoutId, CHECKOUT_WORKFLOW_TYPE);
+  const checkout = checkoutId === null ? null : await describeWorkflowOfType(client, checkoutId, WORKFLOW_TYPES.checkout);
   if (checkout === null) return {};
   const attributes = checkout.typedSearchAttributes;
   return { region: attributes.get(RegionKey), customerId: attributes.get(CustomerIdKey), currency: attributes.get(CurrencyKey) };
 }
 
 function describeRefund(client: Client, refundId: string): Promise<WorkflowExecutionDescription | null> {
-  return describeWorkflowOfType(client, refundId, REFUND_WORKFLOW_TYPE);
+  return describeWorkflowOfType(client, refundId, WORKFLOW_TYPES.refund);
 }
 
 async function requireRefund(client: Client, refundId: string): Promise<WorkflowExecutionDescription> {
