@@ -1,6 +1,8 @@
 // The one HTTP client for calling the downstream services (services/README.md).
-// It carries the idempotency key and turns every answer into a result, a typed
-// non-retryable business failure, or a plain retryable error that names the service.
+// It carries the service credentials and the idempotency key, and turns every answer
+// into a result, a typed non-retryable business failure, or a plain retryable error
+// that names the service.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { ApplicationFailure } from '@temporalio/common';
 import { tracedCall } from '../lib/http-observability.ts';
 import { BusinessFailure, type BusinessFailureType } from '../shared/errors.ts';
@@ -20,9 +22,33 @@ export interface ServiceRequest {
   timeoutMs?: number;
 }
 
+/** Who the activities say they are: the worker passes these from its config (lib/config.ts). */
+export interface ServiceCredentials {
+  /** `Authorization: Bearer` for the downstream services: the first of `SERVICE_API_KEYS`. */
+  serviceKey: string;
+  /** For the payment provider itself (reconciliation reads its settlements): the first of `PSP_API_KEYS`. */
+  pspApiKey: string;
+}
+
+// The activity factories take only URLs; the credentials travel with each call instead, so one
+// worker's keys cannot leak into another's and no activity reads the environment.
+const credentialsInScope = new AsyncLocalStorage<ServiceCredentials>();
+
+/** The same activities, each call sending `credentials`. */
+export function withServiceCredentials<A extends object>(credentials: ServiceCredentials, activities: A): A {
+  return Object.fromEntries(
+    Object.entries(activities).map(([name, fn]) => [
+      name,
+      typeof fn === 'function' ? (...args: unknown[]) => credentialsInScope.run(credentials, () => fn(...args)) : fn,
+    ]),
+  ) as A;
+}
+
 const CODE_TO_FAILURE: Record<string, BusinessFailureType> = {
   out_of_stock: BusinessFailure.OutOfStock,
   unknown_sku: BusinessFailure.UnknownSku,
+  price_changed: BusinessFailure.PriceChanged,
+  currency_mismatch: BusinessFailure.CurrencyMismatch,
   invalid_coupon: BusinessFailure.InvalidCoupon,
   payment_declined: BusinessFailure.PaymentDeclined,
   reservation_released: BusinessFailure.AlreadyCompensated,
@@ -85,6 +111,9 @@ function send(request: ServiceRequest): Promise<Answer> {
 async function fetchAnswer(request: ServiceRequest, url: URL, traceHeaders: Record<string, string>): Promise<Answer> {
   const { service, path, method = 'POST', body, idempotencyKey } = request;
   const headers: Record<string, string> = { accept: 'application/json', ...traceHeaders };
+  // Without credentials in scope nothing is sent: the service's 401 then shows as a retrying activity.
+  const credentials = credentialsInScope.getStore();
+  if (credentials) headers.authorization = `Bearer ${service === 'psp' ? credentials.pspApiKey : credentials.serviceKey}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
   let response: Response;

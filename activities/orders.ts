@@ -48,8 +48,12 @@ interface OrderBody {
 export function orderActivities(baseUrl: string) {
   const service = 'orders';
   return {
-    async createOrder({ idempotencyKey, ...order }: CreateOrderInput): Promise<CreateOrderResult> {
-      const body = await callService<OrderBody>({ service, baseUrl, path: '/orders', body: order, idempotencyKey });
+    /** The service prices the order from the catalogue; a line's price is sent only as the quote it checks. */
+    async createOrder({ idempotencyKey, lines, ...order }: CreateOrderInput): Promise<CreateOrderResult> {
+      const quoted = lines.map(({ sku, quantity, unitPriceMinor }) =>
+        unitPriceMinor === undefined ? { sku, quantity } : { sku, quantity, quotedUnitPriceMinor: unitPriceMinor },
+      );
+      const body = await callService<OrderBody>({ service, baseUrl, path: '/orders', body: { ...order, lines: quoted }, idempotencyKey });
       return { orderId: body.id, subtotalMinor: body.subtotalMinor };
     },
 

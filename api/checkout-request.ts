@@ -1,13 +1,15 @@
 // What a client may send to POST /checkouts, and what the API derives from it:
 // the workflow input, the fingerprint that guards the idempotency key, and the
-// summary shown in the Temporal UI.
+// summary shown in the Temporal UI. A request names SKUs and quantities; prices
+// come from the catalogue (api/catalogue.ts), a sent price is only a quote.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { CheckoutInput } from '../shared/checkout.ts';
+import { isIso4217 } from '../shared/currencies.ts';
+import { MAX_CHECKOUT_LINES, MAX_LINE_QUANTITY, MAX_ORDER_TOTAL_MINOR } from '../shared/limits.ts';
 import { formatMoney } from '../shared/money.ts';
 import { DEFAULT_REGION } from '../shared/search-attributes.ts';
-
-export const MAX_CHECKOUT_LINES = 50;
+import type { PricedLine } from './catalogue.ts';
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,100}$/;
 /**
@@ -21,8 +23,9 @@ const REGION = /^[a-z]{2,10}(-[a-z0-9]{1,10})?$/;
 
 const lineSchema = z.object({
   sku: z.string().min(1).max(64),
-  quantity: z.int().min(1),
-  unitPriceMinor: z.int().min(0),
+  quantity: z.int().min(1).max(MAX_LINE_QUANTITY, `must be at most ${MAX_LINE_QUANTITY}`),
+  /** The unit price the shop showed; refused with 409 price_changed if it is not the catalogue's. */
+  unitPriceMinor: z.int().min(0).max(MAX_ORDER_TOTAL_MINOR).optional(),
 });
 
 export const checkoutRequestSchema = z
@@ -30,7 +33,7 @@ export const checkoutRequestSchema = z
     customerId: customerIdSchema,
     // Optional and without a schema default, so requests sent before it existed keep their fingerprint.
     region: z.string().regex(REGION, 'must be a lowercase region code like eu, us or us-east').optional(),
-    currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code: 3 upper-case letters'),
+    currency: z.string().refine(isIso4217, 'must be an active ISO 4217 currency code, like EUR'),
     lines: z.array(lineSchema).min(1).max(MAX_CHECKOUT_LINES),
     couponCode: z.string().min(1).max(64).optional(),
     paymentMethod: z.object({
@@ -50,9 +53,6 @@ export const checkoutRequestSchema = z
       }
       seen.add(line.sku);
     });
-    if (!Number.isSafeInteger(subtotalMinor(body.lines))) {
-      ctx.addIssue({ code: 'custom', message: 'order total is too large', path: ['lines'] });
-    }
   });
 
 export type CheckoutRequest = z.infer<typeof checkoutRequestSchema>;
@@ -64,13 +64,14 @@ export function idempotencyKeyProblem(value: string | undefined): string | null 
   return null;
 }
 
-export function toCheckoutInput(checkoutKey: string, request: CheckoutRequest): CheckoutInput {
+/** The workflow input; `priced` are the request's lines at the catalogue's prices, passed as the quote. */
+export function toCheckoutInput(checkoutKey: string, request: CheckoutRequest, priced: readonly PricedLine[]): CheckoutInput {
   return {
     checkoutKey,
     customerId: request.customerId,
     region: request.region ?? DEFAULT_REGION,
     currency: request.currency,
-    lines: request.lines.map(({ sku, quantity, unitPriceMinor }) => ({ sku, quantity, unitPriceMinor })),
+    lines: priced.map(({ sku, quantity, unitPriceMinor }) => ({ sku, quantity, unitPriceMinor })),
     ...(request.couponCode === undefined ? {} : { couponCode: request.couponCode }),
     paymentMethod: { type: 'card', number: request.paymentMethod.number },
   };
@@ -85,24 +86,24 @@ export function requestFingerprint(request: CheckoutRequest): string {
   return createHash('sha256').update(canonicalJson(request)).digest('hex');
 }
 
-/** One line for the Temporal UI; no customer or card data. */
-export function checkoutSummary(orderId: string, request: CheckoutRequest): string {
-  const items = request.lines.reduce((sum, line) => sum + line.quantity, 0);
-  const total = formatMoney({ amountMinor: subtotalMinor(request.lines), currency: request.currency });
+/** One line for the Temporal UI, at catalogue prices (before any coupon); no customer or card data. */
+export function checkoutSummary(orderId: string, request: CheckoutRequest, priced: readonly PricedLine[]): string {
+  const items = priced.reduce((sum, line) => sum + line.quantity, 0);
+  const total = formatMoney({ amountMinor: subtotalMinor(priced), currency: request.currency });
   const coupon = request.couponCode === undefined ? '' : ' · with coupon';
   return `Checkout ${orderId} · ${items} ${items === 1 ? 'item' : 'items'} · ${total}${coupon}`;
 }
 
-/** The lines as a markdown table for the Temporal UI's details panel. */
-export function checkoutDetails(request: CheckoutRequest): string {
-  const rows = request.lines.map(
+/** The lines at catalogue prices as a markdown table for the Temporal UI's details panel. */
+export function checkoutDetails(request: CheckoutRequest, priced: readonly PricedLine[]): string {
+  const rows = priced.map(
     (line) =>
       `| ${line.sku} | ${line.quantity} | ${formatMoney({ amountMinor: line.unitPriceMinor, currency: request.currency })} |`,
   );
   return ['| SKU | Quantity | Unit price |', '| --- | ---: | ---: |', ...rows].join('\n');
 }
 
-function subtotalMinor(lines: readonly { quantity: number; unitPriceMinor: number }[]): number {
+function subtotalMinor(lines: readonly PricedLine[]): number {
   return lines.reduce((sum, line) => sum + line.quantity * line.unitPriceMinor, 0);
 }
 

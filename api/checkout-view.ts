@@ -1,6 +1,7 @@
 // What GET /checkouts/:id answers, assembled from Temporal: describe() for the
 // execution, the `state` query while it runs, the workflow result once it is done.
 import type { Client, WorkflowExecutionDescription, WorkflowExecutionStatusName } from '@temporalio/client';
+import { z } from 'zod';
 import {
   checkoutStateQuery,
   checkoutWorkflowId,
@@ -10,6 +11,7 @@ import {
   type CheckoutState,
   type CheckoutStatus,
 } from '../shared/checkout.ts';
+import { CustomerIdKey } from '../shared/search-attributes.ts';
 import { queryWithin, webUiUrl } from './temporal.ts';
 
 /** The checkout workflow's signature, for typed starts. */
@@ -43,6 +45,33 @@ export interface CheckoutView extends CheckoutSummaryView {
   stateUnavailable?: string;
   /** The workflow's result once it COMPLETED (status PAID or CANCELLED). */
   result: CheckoutResult | null;
+}
+
+// The views' shapes for the OpenAPI document; the checks below keep them equal to the types.
+const executionStatus = z.enum(['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED', 'CONTINUED_AS_NEW', 'TIMED_OUT', 'PAUSED', 'UNKNOWN', 'UNSPECIFIED']);
+export const checkoutSummaryViewSchema = z.object({
+  checkoutId: z.string(),
+  orderId: z.string(),
+  status: z.enum(['RUNNING', 'PAID', 'CANCELLED', 'FAILED']),
+  statusUrl: z.string(),
+  webUiUrl: z.string().nullable(),
+});
+export const checkoutViewSchema = checkoutSummaryViewSchema.extend({
+  execution: z.object({ status: executionStatus, runId: z.string(), startedAt: z.string(), closedAt: z.string().nullable() }),
+  /** CheckoutState (shared/checkout.ts) while running and a worker answered, else null. */
+  state: z.unknown(),
+  stateUnavailable: z.string().optional(),
+  /** CheckoutResult once completed, else null. */
+  result: z.unknown(),
+});
+
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const _summaryMatches: Same<z.output<typeof checkoutSummaryViewSchema>, CheckoutSummaryView> = true;
+void _summaryMatches;
+
+/** The customer a checkout belongs to (its CustomerId search attribute), set when it started. */
+export function customerOf(description: WorkflowExecutionDescription): string | undefined {
+  return description.typedSearchAttributes.get(CustomerIdKey);
 }
 
 export interface ViewContext {

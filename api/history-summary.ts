@@ -1,6 +1,6 @@
 // A run's event history told as the operations page shows it: one line per business step
-// (started, each activity and timer with the summary the workflow gave it, signals, search
-// attribute changes, the end), leaving out workflow tasks and other bookkeeping. The mapping is
+// (started, each activity and timer with the summary the workflow gave it, signals, operator
+// actions (Updates) with who took them, search attribute changes, the end), leaving out workflow tasks and other bookkeeping. The mapping is
 // pure; only reading the summaries needs the data converter (a codec may be async).
 import { defaultPayloadConverter, type LoadedDataConverter, type Payload } from '@temporalio/common';
 import { decodeOptionalSinglePayload } from '@temporalio/common/lib/internal-non-workflow/index.js';
@@ -39,6 +39,8 @@ export function historyLines(
   /** What a scheduled activity or started timer was, so its end can say which one ended. */
   const steps = new Map<number, string>();
   const timers = new Map<string, string>();
+  /** Each accepted update's name, by its accepted event, so its completion can say which one. */
+  const updates = new Map<number, string>();
   const lines: HistoryLine[] = [];
 
   for (const event of events) {
@@ -77,6 +79,18 @@ export function historyLines(
     } else if (event.workflowExecutionSignaledEventAttributes) {
       // the name only: a signal's arguments may carry an operator's free-text notes
       line('signalReceived', `Signal received: ${event.workflowExecutionSignaledEventAttributes.signalName ?? 'unnamed'}`);
+    } else if (event.workflowExecutionUpdateAcceptedEventAttributes) {
+      // the name and the caller's identity (`api:<subject>` from the API), never the arguments
+      const request = event.workflowExecutionUpdateAcceptedEventAttributes.acceptedRequest;
+      const name = request?.input?.name ?? 'unnamed';
+      updates.set(eventId, name);
+      const identity = request?.meta?.identity;
+      line('updateAccepted', `Update accepted: ${name}${identity ? ` by ${identity}` : ''}`);
+    } else if (event.workflowExecutionUpdateCompletedEventAttributes) {
+      const a = event.workflowExecutionUpdateCompletedEventAttributes;
+      const name = updates.get(eventNumber(a.acceptedEventId)) ?? 'update';
+      if (a.outcome?.failure) line('updateFailed', `Update failed: ${name}${failureText(a.outcome.failure)}`);
+      else line('updateCompleted', `Update completed: ${name}`);
     } else if (event.childWorkflowExecutionStartedEventAttributes) {
       const a = event.childWorkflowExecutionStartedEventAttributes;
       line('childWorkflowStarted', `Started child ${a.workflowType?.name ?? 'workflow'} ${a.workflowExecution?.workflowId ?? ''}`.trimEnd());

@@ -5,11 +5,13 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { Client, type Connection } from '@temporalio/client';
-import { loadConfig, temporalAddress, type Config } from '../lib/config.ts';
+import { loadConfig, requireProductionSettings, temporalAddress, type Config } from '../lib/config.ts';
 import { createDb } from '../lib/db.ts';
 import { createLogger } from '../lib/logger.ts';
 import { installTracing, temporalClientInterceptors } from '../lib/telemetry.ts';
 import { createApiApp } from './app.ts';
+import { createTokenVerifier } from './auth.ts';
+import { createCatalogueClient } from './catalogue.ts';
 import { createDatabaseCheck } from './database-check.ts';
 import { connectTemporal, errorMessage, isTimeout } from './temporal.ts';
 
@@ -39,6 +41,11 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
     webhookSecrets: config.webhook.secrets,
     webhookToleranceSeconds: config.webhook.toleranceSeconds,
     refundPolicy: config.refundPolicy,
+    verifier: createTokenVerifier(config.auth),
+    issuerUrl: config.auth.issuer,
+    opsSignIn: { clientId: config.auth.opsClientId, audience: config.auth.audience },
+    rateLimitPerMinute: config.apiRateLimitPerMinute,
+    catalogue: createCatalogueClient(config.serviceUrls.inventory, { serviceKey: config.serviceKeys[0]! }),
   });
   let server: Server;
   try {
@@ -102,6 +109,13 @@ function watchTemporal(connection: Connection, address: string): { stop(): Promi
 }
 
 async function main(): Promise<void> {
+  // Before anything else: in production, development secrets and a missing issuer must not get as far as a port.
+  try {
+    requireProductionSettings('api');
+  } catch (err) {
+    logger.error((err as Error).message);
+    process.exit(1);
+  }
   const config = loadConfig();
   const tracing = installTracing({ serviceName: 'api', otlpEndpoint: config.otlpEndpoint });
   let api: RunningApi;

@@ -19,6 +19,8 @@ export interface Config {
     uiUrl: string;
   };
   apiPort: number;
+  /** `API_RATE_LIMIT_PER_MINUTE`: requests per minute one client address may make to the API (default 600). */
+  apiRateLimitPerMinute: number;
   servicePorts: Record<keyof ServiceUrls, number>;
   serviceUrls: ServiceUrls;
   /** The provider's webhooks, as POST /webhooks/psp verifies them. */
@@ -54,6 +56,43 @@ export interface Config {
   otlpEndpoint: string | undefined;
   /** `WORKER_METRICS_ADDRESS`: host:port where the worker serves Prometheus `/metrics`. */
   workerMetricsAddress: string;
+  /** `NODE_ENV=production`: development defaults are refused (see requireProductionSettings). */
+  production: boolean;
+  /** How API callers are authenticated: OAuth 2.0 / OpenID Connect access tokens (JWT). */
+  auth: AuthConfig;
+  /**
+   * `SERVICE_API_KEYS`, comma-separated: the bearer keys the downstream services accept from
+   * their callers (workers, the API's catalogue look-ups). The first one is sent; all are
+   * accepted, so a key is rotated by adding the new one first, then dropping the old one.
+   */
+  serviceKeys: string[];
+  /** `PSP_API_KEYS`, likewise: the simulator's secret API keys; the payments service sends the first. */
+  pspApiKeys: string[];
+  /**
+   * `FAULT_INJECTION=on`: the services serve `PUT /_faults` and the simulator `PUT /v1/chaos`.
+   * Off unless configured: `bin/stack` and the tests turn it on.
+   */
+  faultInjection: boolean;
+}
+
+export interface AuthConfig {
+  /** `AUTH_ISSUER`: the identity provider's issuer URL (the `iss` claim, and the base of discovery). */
+  issuer: string;
+  /** `AUTH_AUDIENCE`: the `aud` every access token must carry. */
+  audience: string;
+  /** `AUTH_JWKS_URL`: where the signing keys are; unset → the issuer's discovery document says. */
+  jwksUrl: string | undefined;
+  /** `AUTH_ALGORITHMS`, comma-separated (default RS256): no other `alg` is accepted. */
+  algorithms: string[];
+  /** `AUTH_ROLES_CLAIM`: dotted path of the claim holding the caller's roles (default `roles`; Keycloak: `realm_access.roles`). */
+  rolesClaim: string;
+  /**
+   * `AUTH_ROLE_MAP`: `idpRole=role,...`, from the identity provider's role or scope names to ours
+   * (shared/permissions.ts). Unmapped names that equal one of ours count as that role.
+   */
+  roleMap: Record<string, string>;
+  /** `AUTH_CLIENT_ID`: the public client the operations page signs in with (authorization code + PKCE). */
+  opsClientId: string;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -72,7 +111,13 @@ function optionalInt<K extends string>(env: NodeJS.ProcessEnv, name: string, key
 
 export const DEFAULT_TEMPORAL_PORT = 7233;
 /** Shared by the simulator (signing) and the API (verifying) so the stack works out of the box. */
-const DEV_WEBHOOK_SECRET = 'whsec_dev_secret';
+export const DEV_WEBHOOK_SECRET = 'whsec_dev_secret';
+/** Development-only service key and simulator key: refused in production. */
+export const DEV_SERVICE_KEY = 'svc_dev_key';
+export const DEV_PSP_API_KEY = 'sk_test_dev';
+/** The local OpenID Connect issuer `bin/stack` starts (lib/dev-issuer.ts). */
+export const DEFAULT_DEV_ISSUER_PORT = 4400;
+export const DEFAULT_AUDIENCE = 'commerce-api';
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const servicePorts = {
@@ -92,6 +137,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       uiUrl: env.TEMPORAL_UI_URL || 'http://127.0.0.1:8233',
     },
     apiPort: int(env, 'API_PORT', 3000),
+    apiRateLimitPerMinute: int(env, 'API_RATE_LIMIT_PER_MINUTE', 600),
     servicePorts,
     serviceUrls: {
       orders: env.ORDERS_URL || local(servicePorts.orders),
@@ -118,7 +164,68 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     couponGrantRatePerSecond: int(env, 'COUPON_GRANT_RATE_PER_SECOND', 200),
     otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
     workerMetricsAddress: env.WORKER_METRICS_ADDRESS || '127.0.0.1:9464',
+    production: env.NODE_ENV === 'production',
+    auth: {
+      issuer: env.AUTH_ISSUER || `http://127.0.0.1:${int(env, 'AUTH_DEV_ISSUER_PORT', DEFAULT_DEV_ISSUER_PORT)}`,
+      audience: env.AUTH_AUDIENCE || DEFAULT_AUDIENCE,
+      jwksUrl: env.AUTH_JWKS_URL || undefined,
+      algorithms: list(env.AUTH_ALGORITHMS || 'RS256'),
+      rolesClaim: env.AUTH_ROLES_CLAIM || 'roles',
+      roleMap: Object.fromEntries(
+        list(env.AUTH_ROLE_MAP || '').map((pair) => {
+          const [from, to] = pair.split('=').map((s) => s.trim());
+          if (!from || !to) throw new Error(`AUTH_ROLE_MAP entries must be idpRole=role, got "${pair}"`);
+          return [from, to];
+        }),
+      ),
+      opsClientId: env.AUTH_CLIENT_ID || 'ops-page',
+    },
+    serviceKeys: list(env.SERVICE_API_KEYS || DEV_SERVICE_KEY),
+    pspApiKeys: list(env.PSP_API_KEYS || DEV_PSP_API_KEY),
+    faultInjection: env.FAULT_INJECTION === 'on',
   };
+}
+
+function list(raw: string): string[] {
+  return raw.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** Which process is starting: each needs its own secrets. */
+export type ProcessRole = 'api' | 'services' | 'worker';
+
+/**
+ * In production (`NODE_ENV=production`) a process refuses to start on development defaults:
+ * every secret and the identity provider must be configured explicitly. Throws one error that
+ * names every missing variable; does nothing outside production.
+ */
+export function requireProductionSettings(role: ProcessRole, env: NodeJS.ProcessEnv = process.env): void {
+  if (env.NODE_ENV !== 'production') return;
+  const problems: string[] = [];
+  const need = (name: string, devValue?: string) => {
+    const value = env[name];
+    if (value === undefined || value.trim() === '') problems.push(`${name} is not set`);
+    else if (devValue !== undefined && list(value).includes(devValue)) problems.push(`${name} holds the development default`);
+  };
+  if (role === 'api') {
+    need('AUTH_ISSUER');
+    need('AUTH_AUDIENCE');
+    need('PSP_WEBHOOK_SECRETS', DEV_WEBHOOK_SECRET);
+    need('SERVICE_API_KEYS', DEV_SERVICE_KEY);
+  }
+  if (role === 'services') {
+    need('SERVICE_API_KEYS', DEV_SERVICE_KEY);
+    need('PSP_API_KEYS', DEV_PSP_API_KEY);
+    need('PSP_WEBHOOK_SECRET', DEV_WEBHOOK_SECRET);
+  }
+  if (role === 'worker') {
+    need('SERVICE_API_KEYS', DEV_SERVICE_KEY);
+    // reconciliation reads the provider's settlement report and refunds there
+    need('PSP_API_KEYS', DEV_PSP_API_KEY);
+  }
+  if (env.FAULT_INJECTION === 'on') problems.push('FAULT_INJECTION=on is for development and tests only');
+  if (problems.length > 0) {
+    throw new Error(`refusing to start in production (NODE_ENV=production): ${problems.join('; ')}`);
+  }
 }
 
 /** The environment that points a child process (worker, API) at these service URLs. */

@@ -138,6 +138,8 @@ export function toHttpError(err: unknown): HttpError {
   const e = err as { type?: string; status?: number; message?: string } | null;
   if (e?.type === 'entity.parse.failed') return invalidRequest('request body is not valid JSON');
   if (e?.type === 'entity.too.large') return new HttpError(413, 'payload_too_large', 'request body is too large');
+  // Express's router throws a URIError (status 400) for a path parameter with broken percent-encoding.
+  if (err instanceof URIError) return invalidRequest('malformed path parameter: invalid percent-encoding');
   if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && e.type) {
     return invalidRequest(e.message ?? 'bad request');
   }
@@ -145,7 +147,8 @@ export function toHttpError(err: unknown): HttpError {
 }
 
 export function sendError(res: Response, error: HttpError): void {
-  if (error.status === 429) res.setHeader('Retry-After', '1');
+  // a rate limiter that knows its window says so itself
+  if (error.status === 429 && !res.hasHeader('Retry-After')) res.setHeader('Retry-After', '1');
   res.status(error.status).json(error.toBody());
 }
 

@@ -10,6 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { withServiceCredentials } from '../activities/http.ts';
 import { createActivities } from '../activities/index.ts';
 import { loadConfig } from '../lib/config.ts';
 import { createDb } from '../lib/db.ts';
@@ -85,7 +86,10 @@ async function main(): Promise<void> {
   report('Temporal workflow via API', withTemporal);
 
   console.log('\n2/2 plain sequential orchestrator (same activities, no Temporal)');
-  const activities = createActivities(config.serviceUrls);
+  const activities = withServiceCredentials(
+    { serviceKey: config.serviceKeys[0]!, pspApiKey: config.pspApiKeys[0]! },
+    createActivities(config.serviceUrls),
+  );
   const plain = await runPool(
     opts.n,
     opts.concurrency,

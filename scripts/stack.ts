@@ -13,6 +13,7 @@ import { createLogger } from '../lib/logger.ts';
 import { installTracing } from '../lib/telemetry.ts';
 import { ensureReconciliationSchedule } from '../lib/schedules.ts';
 import { startDevServer, type DevServer } from '../lib/temporal-dev-server.ts';
+import { startDevIssuer, type DevIssuer } from '../lib/dev-issuer.ts';
 import { startServices } from '../services/main.ts';
 import { ensureDatabase, migrate } from './migrate.ts';
 import { seed } from './seed.ts';
@@ -23,6 +24,13 @@ const logger = createLogger('stack');
 const log = (message: string) => logger.info(message);
 // The six services run in this process (the worker and the API in their own).
 const tracing = installTracing({ serviceName: 'services', otlpEndpoint: config.otlpEndpoint });
+
+// Without AUTH_ISSUER the API trusts the development identity provider at config.auth.issuer:
+// it runs in this process, started first so a busy port stops the stack before anything else runs.
+let devIssuer: DevIssuer | undefined;
+if (!process.env.AUTH_ISSUER) {
+  devIssuer = await startDevIssuer({ port: Number(new URL(config.auth.issuer).port), audience: config.auth.audience });
+}
 
 let devServer: DevServer | undefined;
 if (!config.temporal.address) {
@@ -54,6 +62,8 @@ const services = await startServices({
   pspWebhookUrl: webhookUrl,
   pspWebhookSecret: config.psp.webhookSecret,
   pspTimeoutCardMs: config.psp.timeoutCardMs,
+  // the local stack is for trying failures out: /_faults and /v1/chaos are served (off by default elsewhere)
+  faultInjection: true,
 });
 const childEnv = {
   ...process.env,
@@ -102,6 +112,7 @@ async function stop(code = 0): Promise<void> {
   worker.kill('SIGTERM');
   await Promise.all([exitOf(api), exitOf(worker)]);
   await services.close();
+  await devIssuer?.stop();
   await tracing.shutdown();
   await devServer?.stop();
   log('stopped');
@@ -112,6 +123,8 @@ process.on('SIGTERM', () => void stop());
 
 log(`API            http://127.0.0.1:${config.apiPort}`);
 log(`PSP webhooks → ${webhookUrl}`);
+if (devIssuer) log(`Identity provider ${devIssuer.url} (development issuer; a token: npm run -s token -- <role>[,<role>] <subject>)`);
+else log(`Identity provider ${config.auth.issuer}`);
 log(`Temporal       ${address} (namespace ${config.temporal.namespace})`);
 if (devServer?.uiUrl) log(`Temporal Web UI ${devServer.uiUrl}/namespaces/${config.temporal.namespace}/workflows`);
 for (const [name, url] of Object.entries(services.urls)) log(`${name.padEnd(14)} ${url}`);

@@ -2,10 +2,10 @@
 // its own port, sharing one database client. Payments is wired to the PSP's
 // actual address, so ephemeral ports (0) work; the PSP's background loop
 // (decisions, webhooks) is stopped by close() before the database client. Run
-// directly (`npm run services`) it uses the ports from loadConfig() and stops
-// cleanly on SIGINT/SIGTERM.
+// directly (`npm run services`) it uses the ports from loadConfig(), refuses to
+// start in production on development secrets, and stops cleanly on SIGINT/SIGTERM.
 import { fileURLToPath } from 'node:url';
-import { loadConfig, type ServiceUrls } from '../lib/config.ts';
+import { loadConfig, requireProductionSettings, type ServiceUrls } from '../lib/config.ts';
 import { createDb } from '../lib/db.ts';
 import { createLogger } from '../lib/logger.ts';
 import { installTracing } from '../lib/telemetry.ts';
@@ -38,6 +38,12 @@ export interface StartServicesOptions {
   pspChaos?: Partial<ChaosSettings>;
   /** The PSP's webhook retry backoff (retryBaseMs, retryMaxMs) and per-attempt timeout. */
   pspWebhookDelivery?: Partial<DeliveryOptions>;
+  /** Keys the five services accept from their callers (default SERVICE_API_KEYS or the dev key). */
+  serviceKeys?: readonly string[];
+  /** The simulator's secret API keys; payments sends the first (default PSP_API_KEYS or the dev key). */
+  pspApiKeys?: readonly string[];
+  /** Serve `/_faults` and the simulator's `/v1/chaos` (default FAULT_INJECTION=on, else off). */
+  faultInjection?: boolean;
 }
 
 export interface RunningServices {
@@ -46,8 +52,12 @@ export interface RunningServices {
 }
 
 export async function startServices(opts: StartServicesOptions): Promise<RunningServices> {
+  const config = loadConfig();
   const host = opts.host ?? '127.0.0.1';
-  const ports = { ...loadConfig().servicePorts, ...opts.ports };
+  const ports = { ...config.servicePorts, ...opts.ports };
+  const faultInjection = opts.faultInjection ?? config.faultInjection;
+  const pspApiKeys = opts.pspApiKeys ?? config.pspApiKeys;
+  const common = { acceptedKeys: opts.serviceKeys ?? config.serviceKeys, faultInjection };
   const db = createDb(opts.databaseUrl);
   const running: RunningServer[] = [];
   let stopPsp = async () => {};
@@ -61,18 +71,25 @@ export async function startServices(opts: StartServicesOptions): Promise<Running
   try {
     if (opts.pspWebhookUrl !== undefined) await setWebhookEndpoint(db, opts.pspWebhookUrl);
     const pspApp = createPspApp(db, {
+      acceptedKeys: pspApiKeys,
+      faultInjection,
       timeoutCardMs: opts.pspTimeoutCardMs ?? DEFAULT_TIMEOUT_CARD_MS,
       chaos: { ...opts.pspChaos, ...(opts.pspWebhookSecret === undefined ? {} : { secret: opts.pspWebhookSecret }) },
       delivery: opts.pspWebhookDelivery,
     });
     stopPsp = pspApp.close;
     const psp = await start(pspApp.app, ports.psp);
+    // inventory first: orders prices every order from its catalogue
+    const inventory = await start(createInventoryApp(db, common), ports.inventory);
     const urls: ServiceUrls = {
-      orders: await start(createOrdersApp(db), ports.orders),
-      inventory: await start(createInventoryApp(db), ports.inventory),
-      coupons: await start(createCouponsApp(db), ports.coupons),
-      loyalty: await start(createLoyaltyApp(db), ports.loyalty),
-      payments: await start(createPaymentsApp(db, { pspUrl: psp, pspTimeoutMs: opts.pspRequestTimeoutMs }), ports.payments),
+      orders: await start(createOrdersApp(db, { ...common, inventoryUrl: inventory, serviceKey: common.acceptedKeys[0]! }), ports.orders),
+      inventory,
+      coupons: await start(createCouponsApp(db, common), ports.coupons),
+      loyalty: await start(createLoyaltyApp(db, common), ports.loyalty),
+      payments: await start(
+        createPaymentsApp(db, { ...common, pspUrl: psp, pspApiKey: pspApiKeys[0]!, pspTimeoutMs: opts.pspRequestTimeoutMs }),
+        ports.payments,
+      ),
       psp,
     };
     return {
@@ -93,9 +110,16 @@ export async function startServices(opts: StartServicesOptions): Promise<Running
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  // Before anything else: in production, development secrets must not get as far as a port.
+  const log = createLogger('services');
+  try {
+    requireProductionSettings('services');
+  } catch (err) {
+    log.error((err as Error).message);
+    process.exit(1);
+  }
   const config = loadConfig();
   const tracing = installTracing({ serviceName: 'services', otlpEndpoint: config.otlpEndpoint });
-  const log = createLogger('services');
   const services = await startServices({
     databaseUrl: config.databaseUrl,
     ports: config.servicePorts,

@@ -1,7 +1,7 @@
 // The checkout workflow's contract: input, result, state, signals and queries.
 // Imported by the workflow, the API and the tests, so kept free of Node imports.
 import type { SearchAttributePair } from '@temporalio/common';
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { PaymentStatus } from './payments.ts';
 import type { RefundStatus } from './refunds.ts';
 import {
@@ -19,7 +19,11 @@ import {
 export interface CheckoutLine {
   sku: string;
   quantity: number;
-  unitPriceMinor: number;
+  /**
+   * The unit price the shop showed, a quote only: the orders service prices the order from the
+   * catalogue and refuses it (price_changed) if this differs. The API passes the catalogue's price.
+   */
+  unitPriceMinor?: number;
 }
 
 /**
@@ -164,8 +168,16 @@ export function checkoutStartAttributes(input: CheckoutInput): SearchAttributePa
     { key: NeedsAttentionKey, value: false },
     { key: OrderIdKey, value: orderIdFor(input.checkoutKey) },
     { key: CustomerIdKey, value: input.customerId },
-    { key: AmountMinorKey, value: input.lines.reduce((sum, l) => sum + l.quantity * l.unitPriceMinor, 0) },
+    // the quoted subtotal (the API quotes the catalogue's prices); the order service's total replaces it
+    { key: AmountMinorKey, value: input.lines.reduce((sum, l) => sum + l.quantity * (l.unitPriceMinor ?? 0), 0) },
     { key: CurrencyKey, value: input.currency },
     { key: RegionKey, value: input.region ?? DEFAULT_REGION },
   ];
 }
+
+/**
+ * The `cancel` signal as an Update (Temporal keeps the names apart): answers the checkout's state
+ * once the cancel has taken effect (COMPENSATING); refused with `capture_started` once the money
+ * moves, `already_cancelling` when the checkout is already being cancelled.
+ */
+export const cancelCheckoutUpdate = defineUpdate<CheckoutState, [CancelRequest & { by: string }]>('cancel');

@@ -1,7 +1,7 @@
 // Coupon issuance and campaign distribution: the workflows' contracts.
 // Workflow-safe: no Node imports.
 import type { SearchAttributePair } from '@temporalio/common';
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { CustomerIdKey, FlowStatusKey, NeedsAttentionKey } from './search-attributes.ts';
 
 /** Task queue of the coupon-grant activities; its worker carries the global rate limit. */
@@ -63,9 +63,20 @@ export interface DistributionProgress {
   totals: DistributionTotals;
 }
 
-export const pauseDistributionSignal = defineSignal('pause');
-export const resumeDistributionSignal = defineSignal('resume');
+/** Who pauses, resumes or cancels a distribution, and why. */
+export interface DistributionAction {
+  by: string;
+  reason?: string;
+}
+// The argument is optional on the signals: senders from before it existed sent none.
+export const pauseDistributionSignal = defineSignal<[DistributionAction?]>('pause');
+export const resumeDistributionSignal = defineSignal<[DistributionAction?]>('resume');
 export const cancelDistributionSignal = defineSignal<[{ by: string; reason: string }]>('cancel');
+// The same as Updates, answering the distribution's progress once recorded (a pause shows PAUSED
+// once the wave in flight has ended). Refused: already_paused, already_cancelled; not_paused; already_cancelled.
+export const pauseDistributionUpdate = defineUpdate<DistributionProgress, [DistributionAction]>('pause');
+export const resumeDistributionUpdate = defineUpdate<DistributionProgress, [DistributionAction]>('resume');
+export const cancelDistributionUpdate = defineUpdate<DistributionProgress, [{ by: string; reason: string }]>('cancel');
 export const distributionProgressQuery = defineQuery<DistributionProgress>('progress');
 
 /** Where one issuance is: its step while RUNNING, then its final IssuanceStatus. */

@@ -4,6 +4,10 @@
 export const BusinessFailure = {
   OutOfStock: 'OutOfStock',
   UnknownSku: 'UnknownSku',
+  /** The price the caller quoted is not the catalogue's (the order is priced from the catalogue). */
+  PriceChanged: 'PriceChanged',
+  /** The catalogue sells a SKU in another currency than the order's. */
+  CurrencyMismatch: 'CurrencyMismatch',
   InvalidCoupon: 'InvalidCoupon',
   PaymentDeclined: 'PaymentDeclined',
   /** A late step refused because its compensation already ran (anti-hanging). */

@@ -1,17 +1,29 @@
 // What operators see and do across workflows: the "retry the refused step now" signal that
 // every workflow with a slow-retry loop accepts, and the shape of the operations list the
 // API serves (GET /operations/runs) to the operations page (GET /ops).
-import { defineSignal } from '@temporalio/workflow';
+import { defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { CheckoutState } from './checkout.ts';
+import type { RefundState } from './refunds.ts';
 
 /**
  * A step a service refused is retried on a slow durable timer (up to an hour apart) while
  * the run shows NeedsAttention; once an operator has fixed the cause, this signal makes the
  * next attempt now. A wait on the provider that has stalled (workflows/payment-outcome.ts,
  * refund-outcome.ts) shows the same way, and this signal makes it ask the provider now.
- * Accepted by checkout and refund; ignored (and logged) when nothing is waiting.
+ * Accepted by checkout and refund; refused (logged, shown in the run's details) when nothing is waiting.
  * Sent by POST /operations/runs/:workflowId/retry-step.
  */
-export const retryStepSignal = defineSignal<[{ by: string; reason: string }]>('retryStep');
+export const retryStepSignal = defineSignal<[RetryStepRequest]>('retryStep');
+/**
+ * The same as an Update: answers the run's state (a checkout's or a refund's `state` query) once
+ * the retry is requested; refused with `no_step_waiting` when nothing waits.
+ */
+export const retryStepUpdate = defineUpdate<CheckoutState | RefundState, [RetryStepRequest]>('retryStep');
+
+export interface RetryStepRequest {
+  by: string;
+  reason: string;
+}
 
 /** An action the operations page offers for a run; each maps to one existing API call. */
 export type OperatorActionName =
@@ -59,6 +71,9 @@ export type HistoryLineKind =
   | 'timerFired'
   | 'timerCanceled'
   | 'signalReceived'
+  | 'updateAccepted'
+  | 'updateCompleted'
+  | 'updateFailed'
   | 'childWorkflowStarted'
   | 'childWorkflowCompleted'
   | 'childWorkflowFailed'

@@ -1,7 +1,7 @@
 // Reconciliation of the provider's settlement report against our payments and
 // orders. Workflow-safe: no Node imports.
 import type { SearchAttributePair } from '@temporalio/common';
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { FlowStatusKey, NeedsAttentionKey, OrderIdKey } from './search-attributes.ts';
 
 export const RECONCILIATION_SCHEDULE_ID = 'reconciliation';
@@ -33,8 +33,23 @@ export interface ResolveRequest {
   note: string;
 }
 
+export interface MismatchState {
+  mismatchId: string;
+  status: MismatchStatus;
+  resolution: ResolveRequest | null;
+  /** The decision being carried out now (a refund, a nudged checkout), if any. */
+  pending?: ResolveRequest | null;
+}
+
 export const resolveMismatchSignal = defineSignal<[ResolveRequest]>('resolve');
-export const mismatchStateQuery = defineQuery<{ mismatchId: string; status: MismatchStatus; resolution: ResolveRequest | null }>('state');
+/**
+ * The same as an Update: answers the mismatch's state once the decision is taken up; refused with
+ * `already_resolved`, `action_pending` (another decision is being carried out) or `invalid_request`.
+ */
+export const resolveMismatchUpdate = defineUpdate<MismatchState, [ResolveRequest]>('resolve');
+export const mismatchStateQuery = defineQuery<MismatchState>('state');
+
+export const RESOLUTION_ACTIONS: readonly ResolutionAction[] = ['complete-order', 'refund', 'accept'];
 
 export function mismatchWorkflowId(mismatchId: string): string {
   return `mismatch-${mismatchId}`;

@@ -1,7 +1,8 @@
-// The Refund workflow's contract: input, state, operator signals and the query.
+// The Refund workflow's contract: input, state, operator actions (signals and Updates) and the query.
 // Workflow-safe: no Node imports.
 import type { SearchAttributePair } from '@temporalio/common';
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { refundRequestIdFor } from './checkout.ts';
 import { formatMoney } from './money.ts';
 import { AmountMinorKey, CurrencyKey, CustomerIdKey, FlowStatusKey, NeedsAttentionKey, OrderIdKey, RegionKey } from './search-attributes.ts';
 
@@ -71,6 +72,8 @@ export interface RefundState {
   /** The provider's last answer (refund status / failure reason). */
   provider: { status: string; failureReason: string | null; attempts: number } | null;
   manualReference: string | null;
+  /** An operator's retry or manual refund being carried out (the refund still shows NEEDS_OPERATOR meanwhile). */
+  operatorAction?: { action: 'retry' | 'refundManually' | 'abandon'; by: string; reason: string } | null;
   effects: { restocked: boolean; pointsReversed: number; couponReturned: boolean; orderStatus: string | null };
   failure: string | null;
 }
@@ -87,6 +90,20 @@ export const abandonRefundSignal = defineSignal<[OperatorDecision]>('abandon');
 export const refundEventSignal = defineSignal<[{ eventId: string; type: string; refundId: string }]>('refundEvent');
 export const refundStateQuery = defineQuery<RefundState>('state');
 
+// The same operator actions as Updates (Temporal keeps signal and update names apart): the
+// validator refuses an action the refund's state does not allow (shared/operator-actions.ts
+// codes), and the refund answers with its state once the action is recorded.
+/** Refused: not_awaiting_approval, already_decided, four_eyes (the requester cannot approve). */
+export const approveRefundUpdate = defineUpdate<RefundState, [OperatorDecision]>('approve');
+/** Refused: not_awaiting_approval, already_decided. */
+export const rejectRefundUpdate = defineUpdate<RefundState, [OperatorDecision]>('reject');
+/** Refused: not_waiting_for_operator, action_pending. */
+export const retryRefundUpdate = defineUpdate<RefundState, [OperatorDecision]>('retry');
+/** Refused: not_waiting_for_operator, action_pending, invalid_request (no reference). */
+export const refundManuallyUpdate = defineUpdate<RefundState, [OperatorDecision & { reference: string }]>('refundManually');
+/** Refused: not_waiting_for_operator, action_pending. */
+export const abandonRefundUpdate = defineUpdate<RefundState, [OperatorDecision]>('abandon');
+
 export function refundWorkflowId(requestId: string): string {
   return `refund-${requestId}`;
 }
@@ -94,6 +111,37 @@ export function refundWorkflowId(requestId: string): string {
 export const refundIdFor = refundWorkflowId;
 export function refundRequestIdFromRefundId(refundId: string): string | null {
   return refundId.startsWith('refund-') ? refundId.slice('refund-'.length) : null;
+}
+
+/** The request id of a mismatch's refund (workflows/mismatch-resolution.ts); the workflow id and refund id derive from it. */
+export function reconciliationRefundRequestId(mismatchId: string): string {
+  return `${RECONCILIATION_PREFIX}${mismatchId.replace(/[^A-Za-z0-9_-]/g, '.')}`;
+}
+const RECONCILIATION_PREFIX = 'reconciliation-';
+/** Every cancelled checkout's refund request id ends so (shared/checkout.ts refundRequestIdFor). */
+const CANCELLED_CHECKOUT_SUFFIX = refundRequestIdFor('');
+
+/**
+ * True for request ids the system derives for its own refunds (a cancelled checkout's, a
+ * reconciliation fix's): a caller's refund under one of them would stand in for the system's,
+ * so the API refuses them.
+ */
+export function isReservedRefundRequestId(requestId: string): boolean {
+  return requestId.endsWith(CANCELLED_CHECKOUT_SUFFIX) || requestId.startsWith(RECONCILIATION_PREFIX);
+}
+
+/**
+ * Why a refund found under a request id is not the one `request` asks for (another order, another
+ * requester, another amount), or null when it is, as far as its state tells. A workflow that finds
+ * a refund under its own id must not take someone else's for its own money back.
+ */
+export function foreignRefund(found: RefundState, request: Pick<RefundInput, 'orderId' | 'amount' | 'requestedBy'>): string | null {
+  if (found.orderId !== request.orderId) return `it refunds order ${found.orderId}, not ${request.orderId}`;
+  if (found.requestedBy !== request.requestedBy) return `it was requested by ${found.requestedBy}, not ${request.requestedBy}`;
+  if (typeof request.amount === 'number' && found.amountMinor !== null && found.amountMinor !== request.amount) {
+    return `it is for ${found.amountMinor} minor units, not ${request.amount}`;
+  }
+  return null;
 }
 
 /**

@@ -1,8 +1,10 @@
-// Builds the checkout worker: the checkout workflow plus its activities, bound to the services' URLs.
+// Builds the checkout worker: the checkout workflow plus its activities, bound to the services' URLs
+// and the credentials they send.
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type CheckoutActivities } from '../activities/index.ts';
 import { couponIssuanceActivities, distributionRecipientActivities, type CouponIssuanceActivities, type DistributionRecipientActivities } from '../activities/coupons-issuance.ts';
+import { type ServiceCredentials, withServiceCredentials } from '../activities/http.ts';
 import { reconciliationActivities } from '../activities/reconciliation.ts';
 import type { ServiceUrls } from '../lib/config.ts';
 import type { Db } from '../lib/db.ts';
@@ -17,6 +19,8 @@ export interface CheckoutWorkerOptions {
   namespace: string;
   taskQueue?: string;
   serviceUrls: ServiceUrls;
+  /** What the activities send to the services and the provider; required unless `activities` stands in. */
+  credentials?: ServiceCredentials;
   /** A prebuilt bundle (`bundleWorkflowCode({ workflowsPath: CHECKOUT_WORKFLOWS_PATH })`): tests pay for webpack once. */
   workflowBundle?: WorkflowBundle;
   /** Stand-ins for the HTTP activities, for tests (with a stand-in bundle, whatever its workflows call). */
@@ -30,11 +34,11 @@ export async function createCheckoutWorker(opts: CheckoutWorkerOptions): Promise
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue ?? CHECKOUT_TASK_QUEUE,
-    activities: opts.activities ?? {
+    activities: opts.activities ?? withServiceCredentials(requireCredentials(opts.credentials), {
       ...createActivities(opts.serviceUrls),
       ...couponIssuanceActivities(opts.serviceUrls.coupons),
       ...(opts.db ? { ...reconciliationActivities(opts.serviceUrls, opts.db), ...distributionRecipientActivities(opts.db) } : {}),
-    },
+    }),
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: CHECKOUT_WORKFLOWS_PATH }),
     // Tracing, business metrics and log context. A prebuilt bundle carries workflow interceptors only
     // if it was built with `workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES`.
@@ -42,4 +46,10 @@ export async function createCheckoutWorker(opts: CheckoutWorkerOptions): Promise
     // On shutdown, let in-flight service calls (≤ 15 s each) finish instead of cutting them off.
     shutdownGraceTime: '20 seconds',
   });
+}
+
+/** Real activities without credentials would only collect 401s: refuse to build such a worker. */
+export function requireCredentials(credentials: ServiceCredentials | undefined): ServiceCredentials {
+  if (!credentials) throw new Error('a worker with the real activities needs credentials (SERVICE_API_KEYS, PSP_API_KEYS)');
+  return credentials;
 }

@@ -3,7 +3,9 @@
 // polling the queue, so adding workers adds capacity without ever exceeding the coupons service's limit.
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { couponIssuanceActivities, type CouponIssuanceActivities } from '../activities/coupons-issuance.ts';
+import { type ServiceCredentials, withServiceCredentials } from '../activities/http.ts';
 import type { ServiceUrls } from '../lib/config.ts';
+import { requireCredentials } from './checkout-worker.ts';
 import { COUPON_GRANTS_TASK_QUEUE } from '../shared/coupons.ts';
 import { workerObservability } from './interceptors.ts';
 
@@ -11,6 +13,8 @@ export interface CouponGrantsWorkerOptions {
   connection: NativeConnection;
   namespace: string;
   serviceUrls: ServiceUrls;
+  /** What the grant sends to the coupons service; required unless `activities` stands in. */
+  credentials?: ServiceCredentials;
   /** `COUPON_GRANT_RATE_PER_SECOND` (lib/config.ts). */
   grantsPerSecond: number;
   /** Stand-in for the HTTP grant, for tests. */
@@ -18,7 +22,8 @@ export interface CouponGrantsWorkerOptions {
 }
 
 export async function createCouponGrantsWorker(opts: CouponGrantsWorkerOptions): Promise<Worker> {
-  const { grantCoupon } = opts.activities ?? couponIssuanceActivities(opts.serviceUrls.coupons);
+  const { grantCoupon } =
+    opts.activities ?? withServiceCredentials(requireCredentials(opts.credentials), couponIssuanceActivities(opts.serviceUrls.coupons));
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,

@@ -1,9 +1,9 @@
 // The checkout worker process. SIGINT/SIGTERM stop polling, let in-flight tasks finish, exit 0.
 // It logs JSON lines (lib/logger.ts), exports traces when OTEL_EXPORTER_OTLP_ENDPOINT is set, and
 // serves Prometheus `/metrics` on WORKER_METRICS_ADDRESS: the SDK's worker metrics and the business
-// counters of workflows/interceptors.ts.
+// counters of workflows/interceptors.ts. In production it refuses to start on development secrets.
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { loadConfig, temporalAddress } from '../lib/config.ts';
+import { loadConfig, requireProductionSettings, temporalAddress } from '../lib/config.ts';
 import { createDb } from '../lib/db.ts';
 import { createLogger, sdkLogFunction } from '../lib/logger.ts';
 import { installTracing } from '../lib/telemetry.ts';
@@ -12,8 +12,17 @@ import { createCheckoutWorker } from './checkout-worker.ts';
 import { createCouponGrantsWorker } from './coupon-grants-worker.ts';
 import { COUPON_GRANTS_TASK_QUEUE } from '../shared/coupons.ts';
 
-const config = loadConfig();
 const log = createLogger('worker');
+// Before anything else: no connection is made with a development key in production.
+try {
+  requireProductionSettings('worker');
+} catch (err) {
+  log.error((err as Error).message);
+  process.exit(1);
+}
+const config = loadConfig();
+// The activities' identity towards the services and the provider: the first key of each list is sent.
+const credentials = { serviceKey: config.serviceKeys[0]!, pspApiKey: config.pspApiKeys[0]! };
 const tracing = installTracing({ serviceName: 'worker', otlpEndpoint: config.otlpEndpoint });
 
 // Before any connection: the runtime is configured once. It turns these signals into
@@ -33,12 +42,14 @@ try {
     namespace: config.temporal.namespace,
     taskQueue: CHECKOUT_TASK_QUEUE,
     serviceUrls: config.serviceUrls,
+    credentials,
     db,
   });
   const grantsWorker = await createCouponGrantsWorker({
     connection,
     namespace: config.temporal.namespace,
     serviceUrls: config.serviceUrls,
+    credentials,
     grantsPerSecond: config.couponGrantRatePerSecond,
   });
   // Both drain on the same shutdown signal; if one fails, the other is shut down too.

@@ -23,11 +23,16 @@ import type { OrderForRefund, ProviderRefund, RefundActivities, RefundRefusal } 
 import { formatMoney } from '../shared/money.ts';
 import {
   abandonRefundSignal,
+  abandonRefundUpdate,
   approveRefundSignal,
+  approveRefundUpdate,
   refundManuallySignal,
+  refundManuallyUpdate,
   refundStateQuery,
   rejectRefundSignal,
+  rejectRefundUpdate,
   retryRefundSignal,
+  retryRefundUpdate,
   type OperatorDecision,
   type RefundInput,
   type RefundPolicy,
@@ -35,6 +40,8 @@ import {
   type RefundStatus,
 } from '../shared/refunds.ts';
 import { AmountMinorKey, CurrencyKey, CustomerIdKey, FlowStatusKey, NeedsAttentionKey, OrderIdKey } from '../shared/search-attributes.ts';
+import type { Refusal } from '../shared/operator-actions.ts';
+import { operatorActions } from './operator-actions.ts';
 import { refundOutcomes } from './refund-outcome.ts';
 import { describeStall, refusedSteps } from './refused-steps.ts';
 
@@ -89,36 +96,69 @@ export async function refund(input: RefundInput): Promise<RefundState> {
     escalated: false,
     provider: null,
     manualReference: null,
+    operatorAction: null,
     effects: { restocked: false, pointsReversed: 0, couponReturned: false, orderStatus: null },
     failure: null,
   };
 
+  // Every operator action answers with a copy of the state; a refused signal only re-renders the details.
+  const actions = operatorActions(() => state, () => show({ upsert: false }));
   let approval: { decision: 'approved' | 'rejected'; by: string; reason: string } | null = null;
   let operatorAction: OperatorAction | null = null;
-  // Read through functions: the signal handlers change these between awaits.
+  // Read through functions: the operator actions change these between awaits.
   const decided = () => approval;
   const requested = () => operatorAction;
   const awaitingApproval = () => state.status === 'AWAITING_APPROVAL' || state.status === 'ESCALATED';
   setHandler(refundStateQuery, () => state);
-  setHandler(approveRefundSignal, (decision) => decide({ decision: 'approved', ...decision }));
-  setHandler(rejectRefundSignal, (decision) => decide({ decision: 'rejected', ...decision }));
-  setHandler(retryRefundSignal, (decision) => act({ action: 'retry', decision }));
-  setHandler(refundManuallySignal, (decision) => act({ action: 'refundManually', decision }));
-  setHandler(abandonRefundSignal, (decision) => act({ action: 'abandon', decision }));
-  function decide(decision: NonNullable<typeof approval>) {
-    if (!awaitingApproval() || approval !== null) {
-      log.info('Approval decision ignored: the refund is not waiting for one', { status: state.status, by: decision.by });
-      return;
+
+  // Approve and reject, as signals and as Updates; one rule for both doors.
+  const decisionRefused = (decision: 'approved' | 'rejected', { by }: OperatorDecision): Refusal | null => {
+    if (approval !== null) return { code: 'already_decided', message: `already ${approval.decision} by ${approval.by}` };
+    if (state.approval?.decision === 'expired') return { code: 'already_decided', message: 'the approval expired: nobody decided in time' };
+    if (!awaitingApproval()) return { code: 'not_awaiting_approval', message: `the refund is ${state.status}, not waiting for an approval` };
+    if (decision === 'approved' && by === input.requestedBy) {
+      return { code: 'four_eyes', message: `${by} requested this refund and cannot approve it; another person must` };
     }
-    approval = decision;
+    return null;
+  };
+  /** Once recorded, the refund moves on in the same workflow task (REFUNDING or REJECTED): the update answers with that. */
+  const decide = (decision: 'approved' | 'rejected', { by, reason }: OperatorDecision) => {
+    const before = state.status;
+    approval = { decision, by, reason };
+    return () => state.status !== before;
+  };
+  for (const [decision, signal, update] of [
+    ['approved', approveRefundSignal, approveRefundUpdate],
+    ['rejected', rejectRefundSignal, rejectRefundUpdate],
+  ] as const) {
+    actions.accept({ signal, update, check: (d) => decisionRefused(decision, d), apply: (d) => decide(decision, d) });
   }
-  function act(request: OperatorAction) {
-    if (state.status !== 'NEEDS_OPERATOR' || operatorAction !== null) {
-      log.info('Operator action ignored: the refund is not waiting for one', { status: state.status, action: request.action });
-      return;
+
+  // After the provider refused for good: retry, refund manually or abandon.
+  const actionRefused = (): Refusal | null => {
+    if (state.status !== 'NEEDS_OPERATOR') return { code: 'not_waiting_for_operator', message: `the refund is ${state.status}, not waiting for an operator` };
+    if (operatorAction !== null) {
+      const pending = operatorAction;
+      return { code: 'action_pending', message: `${pending.action} by ${pending.decision.by} is being carried out` };
     }
+    return null;
+  };
+  const act = (request: OperatorAction) => {
     operatorAction = request;
-  }
+    state.operatorAction = { action: request.action, by: request.decision.by, reason: request.decision.reason };
+    // abandon ends the refund in the same workflow task; retry and manual refund call a service first
+    if (request.action === 'abandon') return () => state.status === 'ABANDONED';
+    return undefined;
+  };
+  actions.accept({ signal: retryRefundSignal, update: retryRefundUpdate, check: actionRefused, apply: (decision) => act({ action: 'retry', decision }) });
+  actions.accept({
+    signal: refundManuallySignal,
+    update: refundManuallyUpdate,
+    check: actionRefused,
+    apply: (decision) => act({ action: 'refundManually', decision }),
+    malformed: ({ reference }) => (typeof reference === 'string' && reference.trim() !== '' ? null : 'the manual refund needs its reference'),
+  });
+  actions.accept({ signal: abandonRefundSignal, update: abandonRefundUpdate, check: actionRefused, apply: (decision) => act({ action: 'abandon', decision }) });
 
   // The customer is known once the order has been read; the API or the parent may have set it at start.
   let customerId: string | null = null;
@@ -139,18 +179,24 @@ export async function refund(input: RefundInput): Promise<RefundState> {
     }
     const amount = state.amountMinor === null ? 'full' : formatMoney({ amountMinor: state.amountMinor, currency: state.currency ?? '' });
     const refusals = refused.map(({ step, why, waitMinutes }) => ` · ${step} refused (${why}); retrying in ${waitMinutes} min — needs an operator`);
-    setCurrentDetails(`**${state.status}** · refund of ${amount} for order ${orderId}${note ? ` · ${note}` : ''}${refusals.join('')}${describeStall(stalled)}`);
+    setCurrentDetails(
+      `**${state.status}** · refund of ${amount} for order ${orderId}${note ? ` · ${note}` : ''}${refusals.join('')}${describeStall(stalled)}${actions.ignored()}`,
+    );
   };
-  const steps = refusedSteps(show);
+  const steps = refusedSteps(show, actions);
   const persist = steps.persist;
   const provider = refundOutcomes(
     refundId,
     () => untilDone('Ask the provider about the refund', PSP_CALL).syncProviderRefund({ refundId }),
     steps.stalls,
   );
+  actions.listen();
   const enter = (status: RefundStatus, details?: string) => {
     state.status = status;
     note = details;
+    // a new status: the last refused signal and the operator action that led here are history
+    state.operatorAction = null;
+    actions.forget();
     show({ upsert: true });
   };
   const finish = (status: RefundStatus, failure: string | null = state.failure): RefundState => {
@@ -216,8 +262,8 @@ export async function refund(input: RefundInput): Promise<RefundState> {
   noteProvider(outcome);
   // A refund the provider refused for good waits for an operator; nothing is given up silently.
   for (let retries = 0; outcome.status === 'FAILED'; ) {
-    enter('NEEDS_OPERATOR', `provider refused: ${outcome.failureReason ?? 'no reason given'} — retry, refund-manually or abandon`);
     operatorAction = null;
+    enter('NEEDS_OPERATOR', `provider refused: ${outcome.failureReason ?? 'no reason given'} — retry, refund-manually or abandon`);
     await condition(() => requested() !== null);
     const request = requested()!;
     if (request.action === 'abandon') {

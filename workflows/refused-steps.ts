@@ -12,9 +12,9 @@ import {
   isCancellation,
   log,
   patched,
-  setHandler,
 } from '@temporalio/workflow';
-import { retryStepSignal } from '../shared/operations.ts';
+import { retryStepSignal, retryStepUpdate } from '../shared/operations.ts';
+import type { OperatorActions } from './operator-actions.ts';
 
 /**
  * Guards commands added for operator visibility (issue 6) where runs recorded before had none:
@@ -62,22 +62,23 @@ export interface RefusedSteps {
 }
 
 /**
- * Registers the `retryStep` handler and returns the workflow's `persist`. `changed` runs when a
- * step is refused, when a refused step finally goes through, and when a provider wait stalls or
- * ends; `upsert` is false when replaying a run recorded before its search attributes followed
- * these changes (then only the details may move).
+ * Declares the `retryStep` action (signal and Update, among the run's `actions`) and returns the
+ * workflow's `persist`. `changed` runs when a step is refused, when a refused step finally goes
+ * through, and when a provider wait stalls or ends; `upsert` is false when replaying a run
+ * recorded before its search attributes followed these changes (then only the details may move).
  */
-export function refusedSteps(changed: (options: { upsert: boolean }) => void): RefusedSteps {
+export function refusedSteps(changed: (options: { upsert: boolean }) => void, actions: OperatorActions): RefusedSteps {
   const refused: StepRefusal[] = [];
   let stall: ProviderStall | null = null;
   let retryRequests = 0;
-  setHandler(retryStepSignal, ({ by, reason }) => {
-    if (refused.length === 0 && stall === null) {
-      log.info('retryStep ignored: no refused step or stalled wait is waiting', { by, reason });
-      return;
-    }
-    log.info('retryStep: trying again now', { by, reason, steps: refused.map((r) => r.step), stalled: stall?.what });
-    retryRequests += 1;
+  actions.accept({
+    signal: retryStepSignal,
+    update: retryStepUpdate,
+    check: () => (refused.length === 0 && stall === null ? { code: 'no_step_waiting', message: 'no refused step or stalled provider wait is waiting' } : null),
+    apply: ({ by, reason }) => {
+      log.info('retryStep: trying again now', { by, reason, steps: refused.map((r) => r.step), stalled: stall?.what });
+      retryRequests += 1;
+    },
   });
   const announce = () => changed({ upsert: patched(OPERATOR_VISIBILITY_PATCH) });
 

@@ -1,8 +1,9 @@
-// The operations page's behaviour, no framework and no build step. Everything shown comes from
-// the API and is rendered as text nodes (never innerHTML), so a summary or an order id cannot
-// inject markup. Actions call the API's existing endpoints (shared/operations.ts lists which).
-
-const OPERATOR_KEY = 'ops.operatorName';
+// The operations page's behaviour, no framework and no build step. The person signs in through
+// the identity provider (authorization code with PKCE, as a public client without a secret), and
+// every API call carries their access token. Everything shown comes from the API and is rendered
+// as text nodes (never innerHTML), so a summary or an order id cannot inject markup. Actions call
+// the API's existing endpoints (shared/operations.ts lists which); the API takes the acting person
+// from the token, never from the request body.
 
 /** Fields an action form can ask for; `name` is the key in the request body. */
 const REASON = { name: 'reason', label: 'Reason', kind: 'textarea' };
@@ -22,21 +23,27 @@ const NOTE = { name: 'note', label: 'Note', kind: 'textarea' };
 const enc = encodeURIComponent;
 const refund = (verb) => (run) => `/refunds/${enc(run.workflowId)}/${verb}`;
 
-/** Each OperatorActionName: its button, the fields it asks for, and the endpoint it POSTs to. */
+/**
+ * Each OperatorActionName: its button, the fields it asks for, the endpoint it POSTs to and the
+ * permission that endpoint requires (as api/operator-actions.ts ACTION_PERMISSIONS). The API
+ * already lists only the actions the caller may take; the page checks again against GET /me, so
+ * a button the person cannot use is never shown, whatever the list says.
+ */
 const ACTIONS = {
-  approveRefund: { label: 'Approve', fields: [REASON], url: refund('approve') },
-  rejectRefund: { label: 'Reject', fields: [REASON], url: refund('reject') },
-  retryRefund: { label: 'Retry refund', fields: [REASON], url: refund('retry') },
-  refundManually: { label: 'Refunded manually', fields: [REFERENCE, REASON], url: refund('refund-manually') },
-  abandonRefund: { label: 'Abandon', fields: [REASON], url: refund('abandon') },
+  approveRefund: { label: 'Approve', fields: [REASON], url: refund('approve'), permission: 'refunds:decide' },
+  rejectRefund: { label: 'Reject', fields: [REASON], url: refund('reject'), permission: 'refunds:decide' },
+  retryRefund: { label: 'Retry refund', fields: [REASON], url: refund('retry'), permission: 'refunds:intervene' },
+  refundManually: { label: 'Refunded manually', fields: [REFERENCE, REASON], url: refund('refund-manually'), permission: 'refunds:intervene' },
+  abandonRefund: { label: 'Abandon', fields: [REASON], url: refund('abandon'), permission: 'refunds:intervene' },
   resolveMismatch: {
     label: 'Resolve mismatch',
     fields: [RESOLUTION, NOTE],
     // workflow id `mismatch-<id>` (shared/reconciliation.ts mismatchWorkflowId)
     url: (run) => `/reconciliation/mismatches/${enc(run.workflowId.replace(/^mismatch-/, ''))}/resolve`,
+    permission: 'mismatches:resolve',
   },
-  cancelCheckout: { label: 'Cancel checkout', fields: [REASON], url: (run) => `/checkouts/${enc(run.workflowId)}/cancel`, anonymous: true },
-  retryStep: { label: 'Retry step now', fields: [REASON], url: (run) => `/operations/runs/${enc(run.workflowId)}/retry-step` },
+  cancelCheckout: { label: 'Cancel checkout', fields: [REASON], url: (run) => `/checkouts/${enc(run.workflowId)}/cancel`, permission: 'checkouts:cancel' },
+  retryStep: { label: 'Retry step now', fields: [REASON], url: (run) => `/operations/runs/${enc(run.workflowId)}/retry-step`, permission: 'operations:retry-step' },
 };
 
 const $ = (id) => document.getElementById(id);
@@ -79,14 +86,16 @@ function describeError(status, body) {
   return `${error.code}: ${error.message}${error.field ? ` (field: ${error.field})` : ''}`;
 }
 
+/**
+ * One call to the API under the signed-in person's token. A 401 means the token has expired or
+ * was revoked: the person is sent back to sign in (the answer is still returned, unrendered).
+ */
 async function api(method, path, body) {
+  const headers = { authorization: `Bearer ${accessToken()}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
   let res;
   try {
-    res = await fetch(path, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (err) {
     return { ok: false, status: 0, body: { error: { code: 'api_unreachable', message: `the API did not answer (${err.message})` } } };
   }
@@ -97,36 +106,171 @@ async function api(method, path, body) {
   } catch {
     parsed = { error: { code: `http_${res.status}`, message: text.slice(0, 200) } };
   }
+  if (res.status === 401) signInAgain(describeError(res.status, parsed));
   return { ok: res.ok, status: res.status, body: parsed };
 }
 
-// --- the operator's name, asked once and kept in localStorage -------------------------------
+// --- signing in: authorization code with PKCE (RFC 7636) against the identity provider ----------
 
-function operatorName() {
-  return localStorage.getItem(OPERATOR_KEY) || '';
+// sessionStorage, not localStorage: the token lives only as long as this tab, and another tab
+// (or a later visitor of a shared machine) does not inherit it.
+const TOKEN_KEY = 'ops.accessToken';
+/** What the redirect to the identity provider must find again on return: {verifier, state, returnTo}. */
+const PENDING_KEY = 'ops.signIn';
+/** A 401 right after signing in is the API refusing what the provider issued: no new round trip, which would loop. */
+const JUST_SIGNED_IN_KEY = 'ops.justSignedIn';
+
+/** GET /ops/config.json: which identity provider, which client, which audience. */
+let settings = null;
+/** GET /me: {subject, roles, permissions}. */
+let me = null;
+
+function accessToken() {
+  return sessionStorage.getItem(TOKEN_KEY) || '';
 }
 
-function showOperator() {
-  const name = operatorName();
-  $('operator-form').hidden = Boolean(name);
-  $('operator-current').hidden = !name;
-  $('operator-label').textContent = name;
+function base64url(bytes) {
+  let binary = '';
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-$('operator-form').addEventListener('submit', (event) => {
-  event.preventDefault();
-  const name = $('operator-name').value.trim();
-  if (!name) return;
-  localStorage.setItem(OPERATOR_KEY, name);
-  showOperator();
-});
+function randomString(byteCount) {
+  return base64url(crypto.getRandomValues(new Uint8Array(byteCount)));
+}
 
-$('operator-change').addEventListener('click', () => {
-  $('operator-name').value = operatorName();
-  localStorage.removeItem(OPERATOR_KEY);
-  showOperator();
-  $('operator-name').focus();
-});
+/** The page itself is the redirect URI (registered with the provider for the `ops-page` client). */
+function redirectUri() {
+  return `${location.origin}${location.pathname}`;
+}
+
+/** Set once the page is on its way to the provider: several 401s at once must start one sign-in, not several. */
+let leavingToSignIn = false;
+
+/** To the provider's sign-in; it comes back to this page with `code` and `state`. */
+async function startSignIn() {
+  if (!settings || leavingToSignIn) return;
+  if (!crypto.subtle) {
+    sessionError('Signing in needs a secure context (HTTPS, or http://127.0.0.1 / localhost): this browser offers no SHA-256 here.');
+    return;
+  }
+  leavingToSignIn = true;
+  // 32 random bytes → 43 characters, the shortest verifier RFC 7636 allows, drawn from its alphabet
+  const verifier = randomString(32);
+  const challenge = base64url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))));
+  const state = randomString(16);
+  sessionStorage.setItem(PENDING_KEY, JSON.stringify({ verifier, state, returnTo: location.search }));
+  const url = new URL(settings.authorizationEndpoint);
+  url.search = new URLSearchParams({
+    response_type: 'code',
+    client_id: settings.clientId,
+    redirect_uri: redirectUri(),
+    scope: 'openid',
+    // providers that issue tokens for several APIs (Auth0 and the like) pick the audience from this
+    audience: settings.audience,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    state,
+  }).toString();
+  location.assign(url.toString());
+}
+
+/**
+ * Back from the provider (`?code=…&state=…`, or `?error=…`): the code is taken out of the address
+ * at once (so it is neither bookmarked, shared nor sent again on reload), the state must be the
+ * one this tab sent, and the code is exchanged, with the verifier, for the access token.
+ */
+async function finishSignIn() {
+  const params = new URLSearchParams(location.search);
+  if (!params.has('code') && !params.has('error')) return;
+  const pending = JSON.parse(sessionStorage.getItem(PENDING_KEY) || 'null');
+  sessionStorage.removeItem(PENDING_KEY);
+  history.replaceState(null, '', `${location.pathname}${pending?.returnTo ?? ''}`);
+  if (!pending || params.get('state') !== pending.state) {
+    sessionError('Sign-in refused: the answer from the identity provider does not belong to a sign-in started in this tab. Sign in again.');
+    return;
+  }
+  if (params.has('error')) {
+    sessionError(`The identity provider did not sign you in: ${params.get('error')}${params.get('error_description') ? ` (${params.get('error_description')})` : ''}.`);
+    return;
+  }
+  let res;
+  try {
+    res = await fetch(settings.tokenEndpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code: params.get('code'),
+        code_verifier: pending.verifier,
+        client_id: settings.clientId,
+        redirect_uri: redirectUri(),
+      }),
+    });
+  } catch (err) {
+    sessionError(`The identity provider's token endpoint did not answer (${err.message}).`);
+    return;
+  }
+  const body = await res.json().catch(() => null);
+  if (!res.ok || !body || typeof body.access_token !== 'string') {
+    const reason = body?.error ? `${body.error}${body.error_description ? `: ${body.error_description}` : ''}` : `HTTP ${res.status}`;
+    sessionError(`The identity provider refused to issue a token (${reason}).`);
+    return;
+  }
+  sessionStorage.setItem(TOKEN_KEY, body.access_token);
+  sessionStorage.setItem(JUST_SIGNED_IN_KEY, '1');
+}
+
+/** Signed out (or never signed in): only the sign-in button shows. */
+function showSignedOut(message) {
+  me = null;
+  $('signed-in').hidden = true;
+  $('workspace').hidden = true;
+  $('runs').replaceChildren();
+  $('signed-out').hidden = false;
+  $('sign-in-message').textContent = message || 'Sign in with your account to see the runs that wait for a person.';
+}
+
+function showSignedIn() {
+  $('signed-out').hidden = true;
+  $('who').textContent = me.subject;
+  $('who-roles').textContent = me.roles.length ? me.roles.join(', ') : 'no role';
+  $('who-roles').title = `May: ${me.permissions.join(', ') || 'nothing'}`;
+  $('signed-in').hidden = false;
+  $('workspace').hidden = false;
+}
+
+function sessionError(text) {
+  $('session-error').textContent = text;
+  $('session-error').hidden = !text;
+}
+
+/** The API no longer accepts the token: forget it and sign in again (once; see JUST_SIGNED_IN_KEY). */
+function signInAgain(why) {
+  const fresh = sessionStorage.getItem(JUST_SIGNED_IN_KEY);
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(JUST_SIGNED_IN_KEY);
+  if (fresh) {
+    showSignedOut();
+    sessionError(`The API does not accept the token the identity provider just issued (${why}). Check AUTH_ISSUER and AUTH_AUDIENCE.`);
+    return;
+  }
+  showSignedOut('Your session has ended. Taking you to sign in…');
+  startSignIn();
+}
+
+/** Sign-out forgets the token in this tab; the provider's own session, if it keeps one, is its business. */
+function signOut() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(JUST_SIGNED_IN_KEY);
+  sessionError('');
+  notice('');
+  showSignedOut('Signed out. Sign in again to continue.');
+}
+
+function may(permission) {
+  return Boolean(me && me.permissions.includes(permission));
+}
 
 // --- the list ---------------------------------------------------------------------------------
 
@@ -148,13 +292,20 @@ function listError(text) {
 let listRequests = 0;
 
 async function refresh() {
+  if (!me) return;
   const mine = ++listRequests;
+  if (!may('operations:read')) {
+    listError('');
+    $('runs').replaceChildren();
+    $('list-state').textContent = `Your roles (${me.roles.join(', ') || 'none'}) do not include reading the operations list.`;
+    return;
+  }
   const filter = currentFilter();
   $('filter').value = filter;
   $('filter').removeAttribute('aria-invalid');
   $('list-state').textContent = 'Loading…';
   const res = await api('GET', `/operations/runs${filter ? `?query=${enc(filter)}` : ''}`);
-  if (mine !== listRequests) return;
+  if (mine !== listRequests || !me) return;
   if (!res.ok) {
     listError(`Cannot list runs: ${describeError(res.status, res.body)}`);
     if (res.body?.error?.field === 'query') $('filter').setAttribute('aria-invalid', 'true');
@@ -182,9 +333,9 @@ function runItem(run) {
   ].filter(([, value]) => value !== null && value !== undefined);
   const actionArea = el('div', { class: 'action-area', 'data-testid': 'action-area' });
   const history = historyPanel(run);
-  const buttons = run.actions.map((name) => {
+  const buttons = run.actions.filter((name) => ACTIONS[name] && may(ACTIONS[name].permission)).map((name) => {
     const action = ACTIONS[name];
-    const button = el('button', { type: 'button', 'data-testid': `action-${name}` }, action ? action.label : name);
+    const button = el('button', { type: 'button', 'data-testid': `action-${name}` }, action.label);
     button.addEventListener('click', () => openForm(run, name, actionArea));
     return button;
   });
@@ -202,7 +353,7 @@ function runItem(run) {
     el(
       'p',
       { class: 'links' },
-      historyToggle(run, history),
+      may('operations:history') ? historyToggle(run, history) : null,
       run.webUiUrl ? el('a', { href: run.webUiUrl, target: '_blank', rel: 'noopener', 'data-testid': 'run-web-ui' }, 'Open in Temporal UI') : null,
     ),
     history,
@@ -221,7 +372,7 @@ function runItem(run) {
 const openHistories = new Map();
 
 function historyPanel(run) {
-  const open = openHistories.get(run.workflowId);
+  const open = may('operations:history') ? openHistories.get(run.workflowId) : undefined;
   if (open) {
     loadHistory(run, open);
     return open;
@@ -322,23 +473,19 @@ function openForm(run, name, area) {
   cancel.addEventListener('click', () => area.replaceChildren());
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    const by = operatorName();
-    if (!by && !action.anonymous) {
-      showError(error, 'Enter your name first (top of the page): every decision is recorded with it.');
-      $('operator-name').focus();
-      return;
-    }
+    // no `by`: the API records the action under the token's subject
     const body = Object.fromEntries(new FormData(form));
-    if (!action.anonymous) body.by = by;
     form.querySelectorAll('button').forEach((b) => (b.disabled = true));
     const res = await api('POST', action.url(run), body);
     form.querySelectorAll('button').forEach((b) => (b.disabled = false));
+    if (res.status === 401) return; // on the way to sign-in
     if (!res.ok) {
-      showError(error, `Refused: ${describeError(res.status, res.body)}`);
+      // the run's (or the API's) own reason, e.g. four_eyes: the form stays, so the person can read it and cancel
+      showError(error, `${res.status === 409 ? 'The run refused' : 'Refused'}: ${describeError(res.status, res.body)}`);
       return;
     }
     area.replaceChildren();
-    notice(`${action.label} sent for ${run.workflowId} (HTTP ${res.status}). The list shows the run until it no longer needs attention.`);
+    notice(`${action.label} accepted for ${run.workflowId} as ${me?.subject}. The list shows the run until it no longer needs attention.`);
     await refresh();
   });
   area.replaceChildren(form);
@@ -371,8 +518,51 @@ $('refresh').addEventListener('click', () => refresh());
 // (an open history stays open: runItem carries it into the refreshed row).
 const AUTO_REFRESH_MS = 15_000;
 setInterval(() => {
-  if (document.visibilityState === 'visible' && !document.querySelector('[data-testid="action-form"]')) refresh();
+  if (me && document.visibilityState === 'visible' && !document.querySelector('[data-testid="action-form"]')) refresh();
 }, AUTO_REFRESH_MS);
 
-showOperator();
-refresh();
+$('sign-in').addEventListener('click', () => {
+  sessionError('');
+  startSignIn();
+});
+$('sign-out').addEventListener('click', signOut);
+// Back here from the provider with the browser's Back button: this page may sign in again.
+addEventListener('pageshow', (event) => {
+  if (event.persisted) leavingToSignIn = false;
+});
+
+/** GET /ops/config.json (public): {issuer, authorizationEndpoint, tokenEndpoint, clientId, audience}. */
+async function loadSettings() {
+  try {
+    const res = await fetch('/ops/config.json');
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    return await res.json();
+  } catch (err) {
+    sessionError(`Cannot read the page's sign-in settings from the API (GET /ops/config.json: ${err.message}).`);
+    return null;
+  }
+}
+
+/** Settings, the return from the provider if this is one, then who is signed in, then the list. */
+async function start() {
+  settings = await loadSettings();
+  if (!settings) return;
+  await finishSignIn();
+  if (!accessToken()) {
+    showSignedOut();
+    return;
+  }
+  const res = await api('GET', '/me');
+  if (res.status === 401) return; // signInAgain took over
+  if (!res.ok) {
+    showSignedOut();
+    sessionError(`Cannot tell who is signed in: ${describeError(res.status, res.body)}`);
+    return;
+  }
+  sessionStorage.removeItem(JUST_SIGNED_IN_KEY);
+  me = { subject: res.body.subject, roles: res.body.roles ?? [], permissions: res.body.permissions ?? [] };
+  showSignedIn();
+  refresh();
+}
+
+start();

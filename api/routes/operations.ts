@@ -1,20 +1,17 @@
 // The operations page's API: GET /operations/runs lists the runs waiting for a person (the
 // visibility query every workflow feeds through NeedsAttention), each with its summary, its
-// current details and the actions it accepts now; POST /operations/runs/:workflowId/retry-step
-// nudges a step in a slow retry loop; GET /operations/runs/:workflowId/history tells one run's
-// story from its event history (api/history-summary.ts). GET /ops serves the page itself (api/ops-page/). Every
-// other action the page offers is an existing endpoint (shared/operations.ts names which).
+// current details and the actions the caller may take on it now; POST
+// /operations/runs/:workflowId/retry-step asks a step in a slow retry to try again now (a
+// Temporal Update the run accepts or refuses); GET /operations/runs/:workflowId/history tells
+// one run's story from its event history (api/history-summary.ts). GET /ops serves the page
+// itself (api/ops-page/). Every other action the page offers is an existing endpoint
+// (shared/operations.ts names which).
 import { fileURLToPath } from 'node:url';
-import { Router } from 'express';
-import {
-  WorkflowNotFoundError,
-  type Client,
-  type WorkflowExecutionDescription,
-  type WorkflowExecutionInfo,
-} from '@temporalio/client';
+import type { Client, WorkflowExecutionDescription, WorkflowExecutionInfo } from '@temporalio/client';
 import { z } from 'zod';
-import { conflict, invalidRequest, notFound, parse, parseBody } from '../../lib/http-errors.ts';
-import { retryStepSignal, type OperationsRun, type RunHistory } from '../../shared/operations.ts';
+import { conflict, invalidRequest, notFound } from '../../lib/http-errors.ts';
+import { retryStepUpdate, type OperationsRun, type RunHistory } from '../../shared/operations.ts';
+import type { Permission, Principal } from '../../shared/permissions.ts';
 import {
   AmountMinorKey,
   CheckoutStepKey,
@@ -25,7 +22,10 @@ import {
   RegionKey,
 } from '../../shared/search-attributes.ts';
 import { decodeSummaries, historyLines } from '../history-summary.ts';
-import { actionsFor, RETRY_STEP_TYPES } from '../operator-actions.ts';
+import { opsConfigRoute, type OpsSignInClient } from '../ops-page/sign-in.ts';
+import { performOperatorAction, type AuditLog } from '../operator-action.ts';
+import { actionsFor, auditRefusal, RETRY_STEP_TYPES } from '../operator-actions.ts';
+import type { RouteDeclarer } from '../route.ts';
 import {
   callTemporal,
   describeWorkflow,
@@ -44,6 +44,12 @@ export interface OperationsRoutesDeps {
   temporalTimeoutMs: number;
   /** Deadline for each run's metadata query, which only a worker can answer. */
   stateQueryTimeoutMs: number;
+  /** Where operator actions are recorded (who, what, which run, how it ended). */
+  audit: AuditLog;
+  /** The identity provider the page signs in with (AUTH_ISSUER): its origin is allowed in the page's connect-src. */
+  issuerUrl: string;
+  /** AUTH_CLIENT_ID and AUTH_AUDIENCE, served to the page at GET /ops/config.json; default the development ones. */
+  opsSignIn?: OpsSignInClient;
 }
 
 /** Everything waiting for a person right now. */
@@ -55,94 +61,185 @@ export const MAX_RUNS = 100;
 const WORKFLOW_METADATA_QUERY = '__temporal_workflow_metadata';
 const GRPC_NOT_FOUND = 5;
 
+/** Temporal's own limit on a workflow id's length. */
+const workflowIdParams = z.object({ workflowId: z.string().min(1).max(1_000) });
 const runsQuery = z.object({ query: z.string().trim().min(1).max(1_000).optional() });
 const historyQuery = z.object({ runId: z.string().trim().min(1).max(100).optional() });
-const retryStepSchema = z.object({ by: z.string().trim().min(1).max(200), reason: z.string().trim().min(1).max(2_000) });
+// no `by`: the acting person is the token's subject
+const retryStepBody = z.object({ reason: z.string().trim().min(1).max(2_000) });
+
+const operatorActionName = z.enum([
+  'approveRefund',
+  'rejectRefund',
+  'retryRefund',
+  'refundManually',
+  'abandonRefund',
+  'resolveMismatch',
+  'cancelCheckout',
+  'retryStep',
+]);
+const operationsRunSchema = z.object({
+  workflowId: z.string(),
+  runId: z.string(),
+  workflowType: z.string(),
+  startTime: z.string(),
+  flowStatus: z.string().nullable(),
+  checkoutStep: z.string().nullable(),
+  orderId: z.string().nullable(),
+  amountMinor: z.number().nullable(),
+  currency: z.string().nullable(),
+  region: z.string().nullable(),
+  needsAttention: z.boolean(),
+  summary: z.string().nullable(),
+  currentDetails: z.string().nullable(),
+  actions: z.array(operatorActionName),
+  webUiUrl: z.string().nullable(),
+});
+const runHistorySchema = z.object({
+  workflowId: z.string(),
+  runId: z.string(),
+  events: z.array(z.object({ eventId: z.number().int(), time: z.string(), kind: z.string(), text: z.string() })),
+  truncated: z.boolean(),
+});
+const retryStepAnswer = z.object({
+  workflowId: z.string(),
+  action: z.literal('retryStep'),
+  by: z.string(),
+  reason: z.string(),
+  /** What the run answered: its state after accepting the retry. */
+  state: z.unknown(),
+});
+
+// The schemas describe the shared types: a change to either fails the typecheck here.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const _runMatches: Same<z.output<typeof operationsRunSchema>, OperationsRun> = true;
+void _runMatches;
 
 const PAGE_DIR = fileURLToPath(new URL('../ops-page/', import.meta.url));
 const PAGE_FILES: Record<string, string> = { '/ops': 'index.html', '/ops/ops.js': 'ops.js', '/ops/ops.css': 'ops.css' };
 
-export function operationsRoutes(deps: OperationsRoutesDeps): Router {
+export function operationsRoutes(route: RouteDeclarer, deps: OperationsRoutesDeps): void {
   const { client } = deps;
   const temporal = <T>(fn: () => Promise<T>) => callTemporal(client, deps.temporalTimeoutMs, fn);
-  const router = Router();
+  const pagePolicy = pageContentSecurityPolicy(deps.issuerUrl);
+  opsConfigRoute(route, { issuer: deps.issuerUrl, ...deps.opsSignIn });
 
   for (const [path, file] of Object.entries(PAGE_FILES)) {
-    router.get(path, (_req, res) => {
-      // the page loads nothing from elsewhere and runs no inline script
-      res.setHeader('Content-Security-Policy', "default-src 'self'; frame-ancestors 'none'");
-      res.setHeader('Cache-Control', 'no-cache');
-      res.sendFile(file, { root: PAGE_DIR });
-    });
+    route(
+      {
+        method: 'get',
+        path,
+        summary: `The operations page (${file}); it signs in through the identity provider itself`,
+        tag: 'operations',
+        permissions: 'public',
+        responses: { 200: { description: file } },
+      },
+      ({ res }) => {
+        res.setHeader('Content-Security-Policy', pagePolicy);
+        res.setHeader('Cache-Control', 'no-cache');
+        res.sendFile(file, { root: PAGE_DIR });
+      },
+    );
   }
 
-  router.get('/operations/runs', async (req, res) => {
-    const { query = DEFAULT_RUNS_QUERY } = parse(runsQuery, req.query);
-    const runs = await temporal(async () => {
-      // all at once: each metadata query may wait its whole deadline for a worker, and in
-      // sequence those waits would outlast the request's own Temporal deadline
-      const infos = await listRuns(client, query);
-      return await Promise.all(infos.map((info) => operationsRun(deps, info)));
-    });
-    res.json({ runs });
-  });
+  route(
+    {
+      method: 'get',
+      path: '/operations/runs',
+      summary: 'Runs waiting for a person (or matching a List Filter), each with the actions the caller may take',
+      tag: 'operations',
+      permissions: ['operations:read'],
+      query: runsQuery,
+      responses: { 200: { description: 'At most 100 runs', schema: z.object({ runs: z.array(operationsRunSchema) }) } },
+    },
+    async ({ res, query, principal }) => {
+      const permissions = permissionsOf(principal);
+      const runs = await temporal(async () => {
+        // all at once: each metadata query may wait its whole deadline for a worker, and in
+        // sequence those waits would outlast the request's own Temporal deadline
+        const infos = await listRuns(client, query.query ?? DEFAULT_RUNS_QUERY);
+        return await Promise.all(infos.map((info) => operationsRun(deps, info, permissions)));
+      });
+      res.json({ runs });
+    },
+  );
 
-  router.get('/operations/runs/:workflowId/history', async (req, res) => {
-    const workflowId = req.params.workflowId;
-    const { runId } = parse(historyQuery, req.query);
-    const body = await temporal(async (): Promise<RunHistory> => {
-      // describe first: it names the run (the latest one when no runId is given) and tells a
-      // missing workflow apart, which fetchHistory reports only as a raw gRPC error
-      const missing = () => notFound(`no workflow run with id "${workflowId}"${runId ? ` and run id "${runId}"` : ''}`);
-      const description = await describeRun(client, workflowId, runId);
-      if (!description) throw missing();
-      const history = await client.workflow
-        .getHandle(workflowId, description.runId)
-        .fetchHistory()
-        .catch((err: unknown) => {
-          throw hasGrpcCode(err, GRPC_NOT_FOUND) ? missing() : err; // removed (retention) since describe
-        });
-      const events = history.events ?? [];
-      const summaries = await decodeSummaries(events, client.options.loadedDataConverter);
-      return { workflowId, runId: description.runId, ...historyLines(events, summaries) };
-    });
-    res.json(body);
-  });
+  route(
+    {
+      method: 'get',
+      path: '/operations/runs/:workflowId/history',
+      summary: "One run's story from its event history: steps by their summaries, signals and updates by name",
+      tag: 'operations',
+      permissions: ['operations:history'],
+      params: workflowIdParams,
+      query: historyQuery,
+      responses: { 200: { description: 'The newest lines, oldest first', schema: runHistorySchema } },
+    },
+    async ({ res, params: { workflowId }, query: { runId } }) => {
+      const body = await temporal(async (): Promise<RunHistory> => {
+        // describe first: it names the run (the latest one when no runId is given) and tells a
+        // missing workflow apart, which fetchHistory reports only as a raw gRPC error
+        const missing = () => notFound(`no workflow run with id "${workflowId}"${runId ? ` and run id "${runId}"` : ''}`);
+        const description = await describeRun(client, workflowId, runId);
+        if (!description) throw missing();
+        const history = await client.workflow
+          .getHandle(workflowId, description.runId)
+          .fetchHistory()
+          .catch((err: unknown) => {
+            throw hasGrpcCode(err, GRPC_NOT_FOUND) ? missing() : err; // removed (retention) since describe
+          });
+        const events = history.events ?? [];
+        const summaries = await decodeSummaries(events, client.options.loadedDataConverter);
+        return { workflowId, runId: description.runId, ...historyLines(events, summaries) };
+      });
+      res.json(body);
+    },
+  );
 
-  router.post('/operations/runs/:workflowId/retry-step', async (req, res) => {
-    const workflowId = req.params.workflowId;
-    const decision = parseBody(retryStepSchema, req.body);
-    await temporal(async () => {
-      const description = await describeWorkflow(client, workflowId);
+  route(
+    {
+      method: 'post',
+      path: '/operations/runs/:workflowId/retry-step',
+      summary: 'Retry a refused or stalled step now; the run accepts (200, its new state) or refuses (409, its reason)',
+      tag: 'operations',
+      permissions: ['operations:retry-step'],
+      params: workflowIdParams,
+      body: retryStepBody,
+      responses: { 200: { description: 'The run accepted the retry', schema: retryStepAnswer } },
+    },
+    async ({ res, params: { workflowId }, body, principal }) => {
+      const caller = principal!;
+      const decision = { by: caller.subject, reason: body.reason };
+      const description = await temporal(() => describeWorkflow(client, workflowId));
       if (!description) throw notFound(`no workflow run with id "${workflowId}"`);
-      if (description.status.name !== 'RUNNING') {
-        throw conflict('already_completed', `run "${workflowId}" has already finished`, { executionStatus: description.status.name });
-      }
+      // A run's type never changes, so refusing here races with nothing; the run's state is
+      // the run's to judge (its validator), never read here first.
       if (!RETRY_STEP_TYPES.includes(description.type)) {
-        throw conflict('not_supported', `a ${description.type} run has no step to retry; retry-step applies to ${RETRY_STEP_TYPES.join(' and ')}`);
-      }
-      // As the refund actions do: refuse what the run would ignore, so the operator learns it now.
-      // Describe reads the run's own search attributes, not the (lagging) visibility store.
-      const flowStatus = description.typedSearchAttributes.get(FlowStatusKey) ?? null;
-      const needsAttention = description.typedSearchAttributes.get(NeedsAttentionKey) ?? false;
-      if (!actionsFor({ workflowType: description.type, flowStatus, needsAttention, running: true }).includes('retryStep')) {
-        throw conflict(
-          'not_waiting_for_action',
-          `run "${workflowId}" has no step in a slow retry (${needsAttention ? `it waits for a decision while ${flowStatus}` : 'NeedsAttention is false'})`,
-          { flowStatus, needsAttention },
+        throw await auditRefusal(
+          deps.audit,
+          { principal: caller, action: 'operations.retry-step', workflowId, request: decision },
+          conflict('not_supported', `a ${description.type} run has no step to retry; retry-step applies to ${RETRY_STEP_TYPES.join(' and ')}`),
         );
       }
-      try {
-        await client.workflow.getHandle(workflowId).signal(retryStepSignal, decision);
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError) throw conflict('already_completed', `run "${workflowId}" has already finished`);
-        throw err;
-      }
-    });
-    res.status(202).json({ workflowId, action: 'retryStep', ...decision });
-  });
+      const state = await performOperatorAction(
+        { client, audit: deps.audit, temporalTimeoutMs: deps.temporalTimeoutMs },
+        { principal: caller, action: 'operations.retry-step', workflowId, update: retryStepUpdate, arg: decision },
+      );
+      res.json({ workflowId, action: 'retryStep', ...decision, state });
+    },
+  );
+}
 
-  return router;
+/**
+ * The page loads nothing from elsewhere and runs no inline script; it only talks to this API
+ * and to the identity provider (discovery, token endpoint) it signs in with.
+ */
+export function pageContentSecurityPolicy(issuerUrl: string): string {
+  return `default-src 'self'; connect-src 'self' ${new URL(issuerUrl).origin}; frame-ancestors 'none'`;
+}
+
+function permissionsOf(principal: Principal | null): ReadonlySet<Permission> {
+  return principal?.permissions ?? new Set();
 }
 
 /** The first MAX_RUNS runs matching `query`; a List Filter Temporal cannot parse is the caller's 400. */
@@ -162,7 +259,7 @@ async function listRuns(client: Client, query: string): Promise<WorkflowExecutio
   return infos;
 }
 
-async function operationsRun(deps: OperationsRoutesDeps, info: WorkflowExecutionInfo): Promise<OperationsRun> {
+async function operationsRun(deps: OperationsRoutesDeps, info: WorkflowExecutionInfo, permissions: ReadonlySet<Permission>): Promise<OperationsRun> {
   const attributes = info.typedSearchAttributes;
   const flowStatus = attributes.get(FlowStatusKey) ?? null;
   const needsAttention = attributes.get(NeedsAttentionKey) ?? false;
@@ -185,7 +282,7 @@ async function operationsRun(deps: OperationsRoutesDeps, info: WorkflowExecution
     needsAttention,
     summary,
     currentDetails,
-    actions: actionsFor({ workflowType: info.type, flowStatus, needsAttention, running }),
+    actions: actionsFor({ workflowType: info.type, flowStatus, needsAttention, running }, permissions),
     webUiUrl: webUiUrl(deps.temporalUiUrl, deps.namespace, info.workflowId, info.runId),
   };
 }

@@ -1,31 +1,33 @@
-// POST /refunds starts (or finds) the Refund workflow for a request id; GET /refunds/:id reports
-// it; POST /refunds/:id/<action> passes an operator's decision to it as a signal. :id is the
-// refundId the POST returned (the workflow id, `refund-<requestId>`). An action the refund is not
-// waiting for is refused here with 409, so an operator learns it at once instead of the
-// workflow quietly ignoring it.
+// POST /refunds starts (or finds) the Refund workflow for a request id, requested by the token's
+// subject; GET /refunds/:id reports it; POST /refunds/:id/<action> passes an operator's decision
+// to it as a Temporal Update, which the run accepts (200, its new state) or refuses with its own
+// reason (409: four_eyes, not_waiting_for_action, ...), atomically. :id is the refundId the POST
+// returned (the workflow id, `refund-<requestId>`). A customer who may read only their own
+// refunds gets 404 for anyone else's, exactly as for an id that does not exist.
 import { createHash } from 'node:crypto';
-import { Router } from 'express';
 import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowIdConflictPolicy,
   WorkflowIdReusePolicy,
-  WorkflowNotFoundError,
   type Client,
   type WorkflowExecutionDescription,
   type WorkflowExecutionStatusName,
 } from '@temporalio/client';
+import type { UpdateDefinition } from '@temporalio/common';
 import { z } from 'zod';
-import { conflict, HttpError, notFound, parseBody } from '../../lib/http-errors.ts';
+import { HttpError, notFound } from '../../lib/http-errors.ts';
 import { checkoutWorkflowIdForOrder } from '../../shared/checkout.ts';
+import type { Permission, Principal } from '../../shared/permissions.ts';
 import {
-  abandonRefundSignal,
-  approveRefundSignal,
+  abandonRefundUpdate,
+  approveRefundUpdate,
+  isReservedRefundRequestId,
   refundIdFor,
-  refundManuallySignal,
+  refundManuallyUpdate,
   refundRequestIdFromRefundId,
   refundStateQuery,
-  rejectRefundSignal,
-  retryRefundSignal,
+  rejectRefundUpdate,
+  retryRefundUpdate,
   refundStartAttributes,
   refundSummary,
   type RefundInput,
@@ -35,8 +37,11 @@ import {
   type RefundStatus,
 } from '../../shared/refunds.ts';
 import { CustomerIdKey, CurrencyKey, RegionKey } from '../../shared/search-attributes.ts';
-import { callTemporal, describeWorkflowOfType, queryWithin, webUiUrl } from '../temporal.ts';
 import { WORKFLOW_TYPES } from '../../shared/workflow-types.ts';
+import { hasPermission } from '../auth.ts';
+import { performOperatorAction, type AuditLog } from '../operator-action.ts';
+import type { RouteDeclarer } from '../route.ts';
+import { callTemporal, describeWorkflowOfType, queryWithin, webUiUrl } from '../temporal.ts';
 
 type RefundWorkflow = (input: RefundInput) => Promise<RefundState>;
 
@@ -52,12 +57,18 @@ export interface RefundRoutesDeps {
   stateQueryTimeoutMs: number;
   /** Overrides of the workflow's default policy (approval threshold, escalation, expiry); omit for the defaults. */
   policy?: Partial<RefundPolicy>;
+  /** Where operator decisions are recorded (who, which refund, accepted or refused). */
+  audit: AuditLog;
 }
 
 const id = z.string().trim().min(1).max(200);
 const refundRequestSchema = z.object({
   /** The caller's idempotency key: the same requestId always names the same refund. */
-  requestId: z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'must be 1 to 100 characters from A-Z a-z 0-9 . _ : -'),
+  requestId: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,100}$/, 'must be 1 to 100 characters from A-Z a-z 0-9 . _ : -')
+    // the ids the system gives its own refunds (a cancelled checkout's, a reconciliation fix)
+    .refine((requestId) => !isReservedRefundRequestId(requestId), 'is reserved for refunds the system starts itself'),
   orderId: id,
   amount: z.union([z.literal('full'), z.number().int().min(1).max(1_000_000_000)]),
   reason: z.string().trim().min(1).max(500),
@@ -72,98 +83,142 @@ const refundRequestSchema = z.object({
         seen.add(line.sku);
       });
     }),
-  requestedBy: z.string().trim().min(1).max(200).default('api'),
+  // no `requestedBy`: who asked is the token's subject
 });
-type RefundRequest = z.infer<typeof refundRequestSchema>;
+type RefundRequest = z.infer<typeof refundRequestSchema> & { requestedBy: string };
 
-const decisionSchema = z.object({ by: z.string().trim().min(1).max(200), reason: z.string().trim().min(1).max(2000) });
+/** Temporal's own limit on a workflow id's length; anything else unknown is a 404. */
+const refundParams = z.object({ id: z.string().min(1).max(1_000) });
+
+// no `by`: the acting person is the token's subject
+const decisionSchema = z.object({ reason: z.string().trim().min(1).max(2000) });
 const manualSchema = decisionSchema.extend({ reference: z.string().trim().min(1).max(200) });
+
+const refundView = z.object({
+  refundId: z.string(),
+  requestId: z.string().nullable(),
+  status: z.string().describe('the workflow\'s own status (VALIDATING, AWAITING_APPROVAL, ...), RUNNING before a worker answered, FAILED when it ended without a result'),
+  statusUrl: z.string(),
+  webUiUrl: z.string().nullable(),
+  execution: z.object({ status: z.string(), runId: z.string(), startedAt: z.string(), closedAt: z.string().nullable() }),
+  /** RefundState (shared/refunds.ts), or null. */
+  state: z.unknown(),
+  stateUnavailable: z.string().optional(),
+});
+
+const actionAnswer = z.object({
+  refundId: z.string(),
+  action: z.string(),
+  by: z.string(),
+  reason: z.string(),
+  reference: z.string().optional(),
+  /** The refund's state right after it accepted the action (RefundState, shared/refunds.ts). */
+  state: z.unknown(),
+  statusUrl: z.string(),
+});
 
 /** The API status: the workflow's own, or FAILED when the execution ended without an answer. */
 export type RefundApiStatus = RefundStatus | 'FAILED';
 
-const APPROVAL_STATES: readonly RefundStatus[] = ['AWAITING_APPROVAL', 'ESCALATED'];
-const OPERATOR_STATES: readonly RefundStatus[] = ['NEEDS_OPERATOR'];
-
-export function refundRoutes(deps: RefundRoutesDeps): Router {
+export function refundRoutes(route: RouteDeclarer, deps: RefundRoutesDeps): void {
   const { client } = deps;
   const temporal = <T>(fn: () => Promise<T>) => callTemporal(client, deps.temporalTimeoutMs, fn);
-  const router = Router();
 
-  router.post('/refunds', async (req, res) => {
-    const request = parseBody(refundRequestSchema, req.body);
-    const refundId = refundIdFor(request.requestId);
-    const fingerprint = fingerprintOf(request);
-    const view = await temporal(async () => {
-      const origin = await orderOrigin(client, request.orderId);
-      try {
-        await client.workflow.start<RefundWorkflow>(WORKFLOW_TYPES.refund, {
-          workflowId: refundId,
-          taskQueue: deps.taskQueue,
-          args: [toRefundInput(request, deps.policy)],
-          // A request id names one refund forever: a repeat joins it, or reports it once closed.
-          workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-          memo: { [REQUEST_FINGERPRINT_MEMO]: fingerprint },
-          staticSummary: refundSummary(request, origin.currency),
-          typedSearchAttributes: refundStartAttributes(request, origin),
-        });
-      } catch (err) {
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-      }
-      const description = await describeRefund(client, refundId);
-      if (!description || description.memo?.[REQUEST_FINGERPRINT_MEMO] !== fingerprint) {
-        throw new HttpError(422, 'idempotency_key_reused', `requestId "${request.requestId}" was already used for a different refund request`);
-      }
-      // No state query here: a worker may not have picked the refund up yet, and the answer should not wait for one.
-      return await refundView(deps, description, { live: false });
-    });
-    res.status(202).location(view.statusUrl).json(view);
-  });
-
-  router.get('/refunds/:id', async (req, res) => {
-    res.json(await temporal(async () => refundView(deps, await requireRefund(client, req.params.id))));
-  });
-
-  /** Sends `signal` if the refund is in one of `waitingIn`; else 409 naming where it stands. */
-  const action = <A>(
-    path: string,
-    schema: z.ZodType<A>,
-    waitingIn: readonly RefundStatus[],
-    send: (handle: ReturnType<Client['workflow']['getHandle']>, args: A) => Promise<void>,
-  ) =>
-    router.post(`/refunds/:id/${path}`, async (req, res) => {
-      const refundId = req.params.id as string;
-      const args = parseBody(schema, req.body);
-      await temporal(async () => {
-        const description = await requireRefund(client, refundId);
-        if (description.status.name !== 'RUNNING') {
-          throw conflict('already_completed', `refund "${refundId}" has already finished`, { executionStatus: description.status.name });
-        }
-        const { state, stateUnavailable } = await liveState(deps, refundId);
-        if (state === null) throw new HttpError(503, 'refund_state_unavailable', stateUnavailable ?? 'no worker answered');
-        if (!waitingIn.includes(state.status)) {
-          throw conflict('not_waiting_for_action', `refund "${refundId}" is ${state.status}; "${path}" applies only while ${waitingIn.join(' or ')}`, {
-            status: state.status,
-          });
-        }
+  route(
+    {
+      method: 'post',
+      path: '/refunds',
+      summary: 'Request a refund of an order (or find the one this requestId names); the signed-in person is its requester',
+      tag: 'refunds',
+      permissions: ['refunds:request'],
+      body: refundRequestSchema,
+      responses: { 202: { description: 'Started, or found: the same requestId always names the same refund', schema: refundView } },
+    },
+    async ({ res, principal, body }) => {
+      const request: RefundRequest = { ...body, requestedBy: principal!.subject };
+      const refundId = refundIdFor(request.requestId);
+      const fingerprint = fingerprintOf(request);
+      const view = await temporal(async () => {
+        const origin = await orderOrigin(client, request.orderId);
         try {
-          await send(client.workflow.getHandle(refundId), args);
+          await client.workflow.start<RefundWorkflow>(WORKFLOW_TYPES.refund, {
+            workflowId: refundId,
+            taskQueue: deps.taskQueue,
+            args: [toRefundInput(request, deps.policy)],
+            // A request id names one refund forever: a repeat joins it, or reports it once closed.
+            workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+            workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+            memo: { [REQUEST_FINGERPRINT_MEMO]: fingerprint },
+            staticSummary: refundSummary(request, origin.currency),
+            typedSearchAttributes: refundStartAttributes(request, origin),
+          });
         } catch (err) {
-          if (err instanceof WorkflowNotFoundError) throw conflict('already_completed', `refund "${refundId}" has already finished`);
-          throw err;
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
         }
+        const description = await describeRefund(client, refundId);
+        if (!description || description.memo?.[REQUEST_FINGERPRINT_MEMO] !== fingerprint) {
+          throw new HttpError(422, 'idempotency_key_reused', `requestId "${request.requestId}" was already used for a different refund request`);
+        }
+        // No state query here: a worker may not have picked the refund up yet, and the answer should not wait for one.
+        return await viewOf(deps, description, { live: false });
       });
-      res.status(202).json({ refundId, action: path, ...args, statusUrl: statusUrl(refundId) });
-    });
+      res.status(202).location(view.statusUrl).json(view);
+    },
+  );
 
-  action('approve', decisionSchema, APPROVAL_STATES, (h, d) => h.signal(approveRefundSignal, d));
-  action('reject', decisionSchema, APPROVAL_STATES, (h, d) => h.signal(rejectRefundSignal, d));
-  action('retry', decisionSchema, OPERATOR_STATES, (h, d) => h.signal(retryRefundSignal, d));
-  action('refund-manually', manualSchema, OPERATOR_STATES, (h, d) => h.signal(refundManuallySignal, d));
-  action('abandon', decisionSchema, OPERATOR_STATES, (h, d) => h.signal(abandonRefundSignal, d));
+  route(
+    {
+      method: 'get',
+      path: '/refunds/:id',
+      summary: "A refund: its live state while it runs, its result once done (a customer sees only their own orders' refunds)",
+      tag: 'refunds',
+      permissions: ['refunds:read', 'refunds:read:own'],
+      params: refundParams,
+      query: z.object({}),
+      responses: { 200: { description: 'The refund', schema: refundView } },
+    },
+    async ({ res, principal, params: { id } }) => {
+      res.json(await temporal(async () => viewOf(deps, await requireVisibleRefund(client, id, principal!, 'refunds:read'))));
+    },
+  );
 
-  return router;
+  /** POST /refunds/:id/<path>: `update` under the caller's identity, `by` = the token's subject. */
+  const action = <B extends z.ZodObject>(
+    path: string,
+    permission: Permission,
+    body: B,
+    update: UpdateDefinition<RefundState, [z.output<B> & { by: string }]>,
+    summary: string,
+  ) =>
+    route(
+      {
+        method: 'post',
+        path: `/refunds/:id/${path}`,
+        summary,
+        tag: 'refunds',
+        permissions: [permission],
+        params: refundParams,
+        body,
+        responses: { 200: { description: 'The refund accepted the action', schema: actionAnswer } },
+      },
+      async ({ res, principal, params: { id: refundId }, body: decision }) => {
+        const caller = principal!;
+        // An unknown id is a 404, not a refusal: a refund's type and id never change, so this races with nothing.
+        await temporal(() => requireVisibleRefund(client, refundId, caller, permission));
+        const arg = { ...(decision as z.output<B>), by: caller.subject };
+        const state = await performOperatorAction(
+          { client, audit: deps.audit, temporalTimeoutMs: deps.temporalTimeoutMs },
+          { principal: caller, action: `refund.${path}`, workflowId: refundId, update, arg },
+        );
+        res.json({ refundId, action: path, ...arg, state, statusUrl: statusUrl(refundId) });
+      },
+    );
+
+  action('approve', 'refunds:decide', decisionSchema, approveRefundUpdate, 'Approve a refund waiting for approval (never one you requested yourself)');
+  action('reject', 'refunds:decide', decisionSchema, rejectRefundUpdate, 'Reject a refund waiting for approval');
+  action('retry', 'refunds:intervene', decisionSchema, retryRefundUpdate, 'Ask the provider again after it refused the refund');
+  action('refund-manually', 'refunds:intervene', manualSchema, refundManuallyUpdate, 'Record that the money went back outside the provider, with its reference');
+  action('abandon', 'refunds:intervene', decisionSchema, abandonRefundUpdate, 'Give up a refund the provider refused, with the reason on record');
 }
 
 export function statusUrl(refundId: string): string {
@@ -196,7 +251,7 @@ function fingerprintOf(request: RefundRequest): string {
 }
 
 /** The refund as GET /refunds/:id shows it: the live `state` query while it runs (unless `live` is false), the result once done. */
-async function refundView(deps: RefundRoutesDeps, description: WorkflowExecutionDescription, { live: withLiveState = true } = {}) {
+async function viewOf(deps: RefundRoutesDeps, description: WorkflowExecutionDescription, { live: withLiveState = true } = {}) {
   const refundId = description.workflowId;
   const execution = description.status.name;
   const result = execution === 'COMPLETED' ? await deps.client.workflow.getHandle<RefundWorkflow>(refundId).result() : null;
@@ -249,8 +304,20 @@ function describeRefund(client: Client, refundId: string): Promise<WorkflowExecu
   return describeWorkflowOfType(client, refundId, WORKFLOW_TYPES.refund);
 }
 
-async function requireRefund(client: Client, refundId: string): Promise<WorkflowExecutionDescription> {
+/**
+ * The refund if `principal` may see it: with `anyRefund` any refund, else only one whose
+ * CustomerId (inherited from the order's checkout) is the token's subject.
+ */
+async function requireVisibleRefund(
+  client: Client,
+  refundId: string,
+  principal: Principal,
+  anyRefund: Permission,
+): Promise<WorkflowExecutionDescription> {
   const description = refundRequestIdFromRefundId(refundId) ? await describeRefund(client, refundId) : null;
-  if (!description) throw notFound(`no refund with id "${refundId}"`);
+  const visible =
+    description !== null &&
+    (hasPermission(principal, anyRefund) || description.typedSearchAttributes.get(CustomerIdKey) === principal.subject);
+  if (!visible) throw notFound(`no refund with id "${refundId}"`);
   return description;
 }

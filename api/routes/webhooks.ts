@@ -3,7 +3,7 @@
 // provider keeps retrying until we have it. The owning checkout is then nudged with a signal —
 // a nudge only: the checkout asks the provider itself, so a failed signal loses nothing.
 // Refund events (`refund.*`) nudge the Refund workflow named by their reference, our refund id.
-import express, { Router } from 'express';
+import express, { type Request, type Response } from 'express';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { z } from 'zod';
 import type { Db } from '../../lib/db.ts';
@@ -14,6 +14,7 @@ import { checkoutWorkflowIdForOrder } from '../../shared/checkout.ts';
 import { paymentEventSignal, type PspEventType } from '../../shared/payments.ts';
 import { refundEventSignal, refundRequestIdFromRefundId } from '../../shared/refunds.ts';
 import { callTemporal, errorMessage } from '../temporal.ts';
+import type { RouteDeclarer } from '../route.ts';
 import { SIGNATURE_HEADER, verifySignature } from '../webhook-signature.ts';
 
 export interface WebhookRoutesDeps {
@@ -47,61 +48,94 @@ const eventSchema = z.object({
   }),
 });
 
-export function webhookRoutes(deps: WebhookRoutesDeps): Router {
+const received = z.object({
+  received: z.literal(true),
+  eventId: z.string(),
+  duplicate: z.literal(true).optional(),
+  signalOutcome: z.enum(['signaled', 'no_running_checkout', 'no_running_refund', 'signal_failed', 'unknown_event_type']).optional(),
+});
+
+/** The provider's deliveries are small; the signature is checked over these exact bytes. */
+const readRawBody = express.raw({ type: () => true, limit: '64kb' });
+
+/**
+ * POST /webhooks/psp is public: the provider has no token, its signature is its credential.
+ * The route declares no JSON body, so nothing parses the bytes before the signature is checked.
+ */
+export function webhookRoutes(route: RouteDeclarer, deps: WebhookRoutesDeps): void {
   const log = deps.log ?? defaultLog;
-  const router = Router();
 
-  // The signature is over the exact bytes sent, so this route reads the raw body (whatever its content type).
-  router.post('/webhooks/psp', express.raw({ type: () => true, limit: '64kb' }), async (req, res) => {
-    const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const verdict = verifySignature({
-      header: req.get(SIGNATURE_HEADER),
-      rawBody,
-      secrets: deps.secrets,
-      toleranceSeconds: deps.toleranceSeconds,
-    });
-    if (!verdict.ok) {
-      log(`webhook rejected (${verdict.code}: ${verdict.reason}), event ${eventIdOf(rawBody) ?? 'unparseable'}`);
-      webhookEvents.inc({ outcome: verdict.code });
-      throw new HttpError(verdict.status, verdict.code, `webhook rejected: ${verdict.reason}`);
-    }
+  route(
+    {
+      method: 'post',
+      path: '/webhooks/psp',
+      summary: "The payment provider's notifications (JSON `{id, type, data: {paymentId, reference}}`), believed only with a valid, fresh signature",
+      tag: 'webhooks',
+      permissions: 'public',
+      headers: {
+        [SIGNATURE_HEADER]: {
+          description: 't=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>"> with a shared webhook secret',
+          required: true,
+          schema: z.string().max(1_000),
+        },
+      },
+      responses: { 200: { description: 'Recorded (or a duplicate of an event already recorded)', schema: received } },
+    },
+    async ({ req, res }) => {
+      const rawBody = await rawBodyOf(req, res);
+      const verdict = verifySignature({
+        header: req.get(SIGNATURE_HEADER),
+        rawBody,
+        secrets: deps.secrets,
+        toleranceSeconds: deps.toleranceSeconds,
+      });
+      if (!verdict.ok) {
+        log(`webhook rejected (${verdict.code}: ${verdict.reason}), event ${eventIdOf(rawBody) ?? 'unparseable'}`);
+        webhookEvents.inc({ outcome: verdict.code });
+        throw new HttpError(verdict.status, verdict.code, `webhook rejected: ${verdict.reason}`);
+      }
 
-    let event: z.infer<typeof eventSchema>;
-    let json: unknown;
-    try {
-      json = JSON.parse(rawBody.toString('utf8'));
-      event = parse(eventSchema, json);
-    } catch (err) {
-      webhookEvents.inc({ outcome: 'invalid_request' });
-      throw err instanceof SyntaxError ? invalidRequest('webhook body is not valid JSON') : err;
-    }
-    const orderId = event.data.reference;
+      let event: z.infer<typeof eventSchema>;
+      let json: unknown;
+      try {
+        json = JSON.parse(rawBody.toString('utf8'));
+        event = parse(eventSchema, json);
+      } catch (err) {
+        webhookEvents.inc({ outcome: 'invalid_request' });
+        throw err instanceof SyntaxError ? invalidRequest('webhook body is not valid JSON') : err;
+      }
+      const orderId = event.data.reference;
 
-    // Recorded before anything else happens and before we answer: this is what makes a 2xx safe.
-    const inserted = await deps.db.$executeRaw`
-      INSERT INTO webhook_events (event_id, type, psp_payment_id, order_id, payload, received_at)
-      VALUES (${event.id}, ${event.type}, ${event.data.paymentId}, ${orderId}, ${JSON.stringify(json)}::jsonb, now())
-      ON CONFLICT (event_id) DO NOTHING`;
-    if (inserted === 0) {
-      webhookEvents.inc({ outcome: 'duplicate' });
-      res.status(200).json({ received: true, eventId: event.id, duplicate: true });
-      return;
-    }
+      // Recorded before anything else happens and before we answer: this is what makes a 2xx safe.
+      const inserted = await deps.db.$executeRaw`
+        INSERT INTO webhook_events (event_id, type, psp_payment_id, order_id, payload, received_at)
+        VALUES (${event.id}, ${event.type}, ${event.data.paymentId}, ${orderId}, ${JSON.stringify(json)}::jsonb, now())
+        ON CONFLICT (event_id) DO NOTHING`;
+      if (inserted === 0) {
+        webhookEvents.inc({ outcome: 'duplicate' });
+        res.status(200).json({ received: true, eventId: event.id, duplicate: true });
+        return;
+      }
 
-    const signalOutcome = isRefundType(event.type)
-      ? await nudgeRefund(deps, event.id, event.type, event.data.reference, log)
-      : await nudgeCheckout(deps, event.id, event.type, event.data.paymentId, orderId, log);
-    try {
-      await deps.db.webhookEvent.update({ where: { eventId: event.id }, data: { signaledAt: new Date(), signalOutcome } });
-    } catch (err) {
-      // The event itself is recorded; only the note of how the nudge went is missing.
-      log(`could not record the signal outcome of event ${event.id}: ${errorMessage(err)}`);
-    }
-    webhookEvents.inc({ outcome: signalOutcome });
-    res.status(200).json({ received: true, eventId: event.id, signalOutcome });
-  });
+      const signalOutcome = isRefundType(event.type)
+        ? await nudgeRefund(deps, event.id, event.type, event.data.reference, log)
+        : await nudgeCheckout(deps, event.id, event.type, event.data.paymentId, orderId, log);
+      try {
+        await deps.db.webhookEvent.update({ where: { eventId: event.id }, data: { signaledAt: new Date(), signalOutcome } });
+      } catch (err) {
+        // The event itself is recorded; only the note of how the nudge went is missing.
+        log(`could not record the signal outcome of event ${event.id}: ${errorMessage(err)}`);
+      }
+      webhookEvents.inc({ outcome: signalOutcome });
+      res.status(200).json({ received: true, eventId: event.id, signalOutcome });
+    },
+  );
+}
 
-  return router;
+/** The request's exact bytes, whatever its content type (an empty body is zero bytes). */
+async function rawBodyOf(req: Request, res: Response): Promise<Buffer> {
+  await new Promise<void>((resolve, reject) => readRawBody(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
+  return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
 }
 
 async function nudgeCheckout(

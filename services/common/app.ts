@@ -1,6 +1,7 @@
 // The Express app every downstream service is built from: JSON in and out,
-// /healthz, run-time fault injection, Idempotency-Key on every POST, and the
-// shared error rendering. A service only supplies its routes.
+// /healthz, service credentials on every other route, run-time fault injection
+// (only when enabled), Idempotency-Key on every POST, and the shared error
+// rendering. A service only supplies its routes.
 import express, { type Express } from 'express';
 import type { ServiceUrls } from '../../lib/config.ts';
 import type { Db } from '../../lib/db.ts';
@@ -8,6 +9,7 @@ import { errorMiddleware, notFound, sendError, unavailable } from '../../lib/htt
 import { observeHttp } from '../../lib/http-observability.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { metricsHandler } from '../../lib/metrics.ts';
+import { requireBearerKey } from './auth.ts';
 import { Faults, faultRoutes, injectFaults } from './faults.ts';
 import { idempotent } from './idempotency.ts';
 import { type Handler, sendJson } from './reply.ts';
@@ -25,6 +27,13 @@ export interface ServiceRouter {
 }
 
 export interface ServiceAppOptions {
+  /**
+   * The bearer keys this service accepts (`SERVICE_API_KEYS`; the simulator's `PSP_API_KEYS`).
+   * Required: without keys the app refuses to be built rather than serve anyone.
+   */
+  acceptedKeys?: readonly string[];
+  /** `FAULT_INJECTION=on`: serve `/_faults` (default off: the route does not exist). */
+  faultInjection?: boolean;
   /** How long an in-progress idempotency record blocks retries before it is taken over (default 60 s). */
   idempotencyStaleAfterMs?: number;
 }
@@ -35,11 +44,12 @@ export function createServiceApp(
   defineRoutes: (router: ServiceRouter) => void,
   options: ServiceAppOptions = {},
 ): Express {
+  const authenticate = requireBearerKey(options.acceptedKeys ?? []);
   const app = express();
   app.disable('x-powered-by');
   app.use(observeHttp(service));
+  // Open without a key: Prometheus scrapes it on the private network, and it holds no business data.
   app.get('/metrics', metricsHandler());
-  app.use(express.json({ limit: '256kb' }));
 
   app.get('/healthz', async (_req, res) => {
     try {
@@ -50,9 +60,15 @@ export function createServiceApp(
     }
   });
 
-  const faults = new Faults();
-  app.use(faultRoutes(faults));
-  app.use(injectFaults(faults));
+  // Everything below needs a key; checked before the body is even parsed.
+  app.use(authenticate);
+  app.use(express.json({ limit: '256kb' }));
+
+  if (options.faultInjection) {
+    const faults = new Faults();
+    app.use(faultRoutes(faults));
+    app.use(injectFaults(faults));
+  }
 
   const router = express.Router();
   const plain = (handler: Handler) => async (req: express.Request, res: express.Response) => {

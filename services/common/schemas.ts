@@ -1,12 +1,14 @@
 // Field rules shared by the services' request schemas.
 import { z } from 'zod';
+import { isIso4217 } from '../../shared/currencies.ts';
+import { MAX_LINE_QUANTITY } from '../../shared/limits.ts';
 
 export const id = z.string().trim().min(1).max(200);
-export const currency = z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code (3 upper-case letters)');
+export const currency = z.string().refine(isIso4217, 'must be an active ISO 4217 currency code, like EUR');
 /** Integer minor units; 0 allowed (free items, zero discount). */
 export const minorAmount = z.number().int().min(0).max(1_000_000_000);
 export const positiveAmount = z.number().int().min(1).max(1_000_000_000);
-export const quantity = z.number().int().min(1).max(10_000);
+export const quantity = z.number().int().min(1).max(MAX_LINE_QUANTITY);
 
 /** Lists of `{ sku }` lines may name each SKU once. */
 export function uniqueSkus<T extends { sku: string }>(lines: T[], ctx: z.RefinementCtx): void {

@@ -1,7 +1,9 @@
-// Read side of the catalogue: stock levels per SKU.
+// Read side of the catalogue: stock levels per SKU, and the prices other services and the API
+// sell at (GET /catalogue).
 import type { Db } from '../../lib/db.ts';
 import { notFound } from '../../lib/http-errors.ts';
 import type { StockItem } from '../../generated/prisma/client.ts';
+import type { CatalogueAnswer } from './catalogue-client.ts';
 
 export interface StockView {
   sku: string;
@@ -27,4 +29,16 @@ export async function getStock(db: Db, sku: string): Promise<StockView> {
   const item = await db.stockItem.findUnique({ where: { sku } });
   if (!item) throw notFound(`unknown sku ${sku}`);
   return toStockView(item);
+}
+
+/** What the catalogue sells each of `skus` at; SKUs it does not hold are listed as unknown. */
+export async function readCatalogue(db: Db, skus: readonly string[]): Promise<CatalogueAnswer> {
+  const wanted = [...new Set(skus)];
+  const rows = await db.stockItem.findMany({
+    where: { sku: { in: wanted } },
+    select: { sku: true, name: true, priceMinor: true, currency: true },
+    orderBy: { sku: 'asc' },
+  });
+  const known = new Set(rows.map((row) => row.sku));
+  return { items: rows, unknown: wanted.filter((sku) => !known.has(sku)) };
 }

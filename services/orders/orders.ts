@@ -4,15 +4,21 @@
 // Each transition locks the order row (SELECT ... FOR UPDATE), checks the move is
 // legal, updates the order and appends to orders_status_changes in one transaction.
 // Repeating the move that was already made answers with the order unchanged.
+//
+// An order is priced here, from the catalogue (the inventory service), never from the caller:
+// a caller may only quote the price it showed, and a quote that differs is refused.
 import type { Db } from '../../lib/db.ts';
 import { conflict, invalidRequest, notFound } from '../../lib/http-errors.ts';
 import type { OrderStatus, Prisma } from '../../generated/prisma/client.ts';
+import { orderTotalProblem } from '../../shared/limits.ts';
 import { inTransaction, type Tx } from '../common/transaction.ts';
+import type { CatalogueClient } from '../inventory/catalogue-client.ts';
 
 export interface OrderLineInput {
   sku: string;
   quantity: number;
-  unitPriceMinor: number;
+  /** The unit price the caller showed the customer; the order is refused if the catalogue's differs. */
+  quotedUnitPriceMinor?: number;
 }
 
 export interface NewOrder {
@@ -21,6 +27,12 @@ export interface NewOrder {
   customerId: string;
   currency: string;
   lines: OrderLineInput[];
+}
+
+interface PricedLine {
+  sku: string;
+  quantity: number;
+  unitPriceMinor: number;
 }
 
 const WITH_DETAILS = {
@@ -32,23 +44,60 @@ type OrderWithDetails = Prisma.OrderGetPayload<{ include: typeof WITH_DETAILS }>
 
 export type OrderView = ReturnType<typeof toView>;
 
-/** Creates the order; an order with this id already existing is returned as is. */
-export async function createOrder(db: Db, input: NewOrder): Promise<{ created: boolean; order: OrderView }> {
-  const subtotalMinor = input.lines.reduce((sum, l) => sum + l.quantity * l.unitPriceMinor, 0);
-  if (!Number.isSafeInteger(subtotalMinor) || subtotalMinor > 2_147_483_647) {
-    throw invalidRequest('order subtotal is too large', 'lines');
-  }
+/**
+ * Creates the order, priced from the catalogue; an order with this id already existing is
+ * returned as is (it was priced when it was created, whatever the catalogue says now).
+ */
+export async function createOrder(
+  db: Db,
+  catalogue: CatalogueClient,
+  input: NewOrder,
+): Promise<{ created: boolean; order: OrderView }> {
+  const existing = await db.order.findUnique({ where: { id: input.orderId }, include: WITH_DETAILS });
+  if (existing) return { created: false, order: toView(existing) };
+  const lines = await priceLines(catalogue, input);
+  const subtotalMinor = lines.reduce((sum, l) => sum + l.quantity * l.unitPriceMinor, 0);
+  const tooLarge = orderTotalProblem(subtotalMinor);
+  if (tooLarge !== null) throw invalidRequest(tooLarge, 'lines', { subtotalMinor });
   return inTransaction(db, async (tx) => {
     const claimed = await tx.$executeRaw`
       INSERT INTO orders_orders (id, checkout_id, customer_id, currency, subtotal_minor, discount_minor, total_minor, status, created_at, updated_at)
       VALUES (${input.orderId}, ${input.checkoutId}, ${input.customerId}, ${input.currency}, ${subtotalMinor}, 0, ${subtotalMinor}, 'PENDING', now(), now())
       ON CONFLICT (id) DO NOTHING`;
     if (claimed === 1) {
-      await tx.orderLine.createMany({ data: input.lines.map((line) => ({ orderId: input.orderId, ...line })) });
+      await tx.orderLine.createMany({ data: lines.map((line) => ({ orderId: input.orderId, ...line })) });
       await tx.orderStatusChange.create({ data: { orderId: input.orderId, fromStatus: null, toStatus: 'PENDING' } });
     }
     const order = await tx.order.findUniqueOrThrow({ where: { id: input.orderId }, include: WITH_DETAILS });
     return { created: claimed === 1, order: toView(order) };
+  });
+}
+
+/**
+ * Each line at the catalogue's price. Refuses (409, nothing written) a SKU the catalogue does not
+ * sell, one it sells in another currency, and a quote that is not the catalogue's price.
+ */
+async function priceLines(catalogue: CatalogueClient, input: NewOrder): Promise<PricedLine[]> {
+  const answer = await catalogue.lookup(input.lines.map((line) => line.sku));
+  const bySku = new Map(answer.items.map((item) => [item.sku, item]));
+  return input.lines.map(({ sku, quantity, quotedUnitPriceMinor }) => {
+    const item = bySku.get(sku);
+    if (!item) throw conflict('unknown_sku', `unknown sku ${sku}`, { sku });
+    if (item.currency !== input.currency) {
+      throw conflict('currency_mismatch', `${sku} is sold in ${item.currency}, not ${input.currency}`, {
+        sku,
+        orderCurrency: input.currency,
+        catalogueCurrency: item.currency,
+      });
+    }
+    if (quotedUnitPriceMinor !== undefined && quotedUnitPriceMinor !== item.priceMinor) {
+      throw conflict('price_changed', `the price of ${sku} is ${item.priceMinor}, not the quoted ${quotedUnitPriceMinor}`, {
+        sku,
+        quotedUnitPriceMinor,
+        catalogueUnitPriceMinor: item.priceMinor,
+      });
+    }
+    return { sku, quantity, unitPriceMinor: item.priceMinor };
   });
 }
 

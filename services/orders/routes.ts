@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import type { Db } from '../../lib/db.ts';
 import { parse, parseBody } from '../../lib/http-errors.ts';
+import { MAX_CHECKOUT_LINES, MAX_ORDER_TOTAL_MINOR } from '../../shared/limits.ts';
 import type { ServiceRouter } from '../common/app.ts';
 import { created, ok } from '../common/reply.ts';
 import { currency, id, minorAmount, positiveAmount, quantity, uniqueSkus } from '../common/schemas.ts';
+import type { CatalogueClient } from '../inventory/catalogue-client.ts';
 import { awaitPayment, cancelOrder, createOrder, getOrder, markPaid, recordRefund } from './orders.ts';
 
 const createSchema = z.object({
@@ -12,9 +14,10 @@ const createSchema = z.object({
   customerId: id,
   currency,
   lines: z
-    .array(z.object({ sku: id, quantity, unitPriceMinor: minorAmount }))
+    // strict: a caller still sending `unitPriceMinor` learns that prices are no longer taken from it
+    .array(z.strictObject({ sku: id, quantity, quotedUnitPriceMinor: z.number().int().min(0).max(MAX_ORDER_TOTAL_MINOR).optional() }))
     .min(1)
-    .max(100)
+    .max(MAX_CHECKOUT_LINES)
     .superRefine(uniqueSkus),
 });
 const awaitPaymentSchema = z.object({ discountMinor: minorAmount, couponCode: id.nullable().default(null) });
@@ -23,10 +26,10 @@ const cancelSchema = z.object({ reason: z.string().trim().min(1).max(500) });
 const refundSchema = z.object({ refundId: id, amountMinor: positiveAmount });
 const orderParams = z.object({ orderId: id });
 
-export function orderRoutes(db: Db) {
+export function orderRoutes(db: Db, catalogue: CatalogueClient) {
   return (r: ServiceRouter) => {
     r.post('/orders', async (req) => {
-      const { created: isNew, order } = await createOrder(db, parseBody(createSchema, req.body));
+      const { created: isNew, order } = await createOrder(db, catalogue, parseBody(createSchema, req.body));
       return isNew ? created(order) : ok(order);
     });
     r.get('/orders/:orderId', async (req) => ok(await getOrder(db, parse(orderParams, req.params).orderId)));

@@ -1,9 +1,11 @@
 // How payments talks to the payment provider: JSON over HTTP, one idempotency
-// key per order and operation (per refund attempt for refunds), and a deadline. Whatever makes the answer unknown
-// or unusable — network error, timeout, 5xx, 429 — is a retryable 503
+// key per order and operation (per refund attempt for refunds), the provider's secret
+// API key on every call, and a deadline. Whatever makes the answer unknown
+// or unusable — network error, timeout, 5xx, 429, a refused API key — is a retryable 503
 // psp_unavailable; the provider's 2xx and 4xx answers go back to the caller.
 import { unavailable } from '../../lib/http-errors.ts';
 import { tracedCall } from '../../lib/http-observability.ts';
+import { bearer } from '../common/auth.ts';
 
 export const DEFAULT_PSP_TIMEOUT_MS = 10_000;
 
@@ -51,8 +53,9 @@ export interface PspClient {
   getRefund(pspRefundId: string): Promise<PspAnswer<PspRefundBody>>;
 }
 
-export function createPspClient(baseUrl: string, options: { timeoutMs?: number } = {}): PspClient {
+export function createPspClient(baseUrl: string, options: { apiKey: string; timeoutMs?: number }): PspClient {
   const timeoutMs = options.timeoutMs ?? DEFAULT_PSP_TIMEOUT_MS;
+  const auth = bearer(options.apiKey);
 
   async function call<Body = PspPaymentBody>(method: 'GET' | 'POST', path: string, idempotencyKey?: string, body?: unknown): Promise<PspAnswer<Body>> {
     let response: Response;
@@ -63,7 +66,10 @@ export function createPspClient(baseUrl: string, options: { timeoutMs?: number }
       ({ response, text } = await tracedCall(`${method} psp`, { 'http.request.method': method, 'url.full': url.href }, async (traceHeaders) => {
         const answer = await fetch(url, {
           method,
-          headers: method === 'POST' ? { ...traceHeaders, 'content-type': 'application/json', 'idempotency-key': idempotencyKey! } : traceHeaders,
+          headers:
+            method === 'POST'
+              ? { ...traceHeaders, ...auth, 'content-type': 'application/json', 'idempotency-key': idempotencyKey! }
+              : { ...traceHeaders, ...auth },
           body: method === 'POST' ? JSON.stringify(body) : undefined,
           signal: AbortSignal.timeout(timeoutMs),
         });
@@ -72,6 +78,11 @@ export function createPspClient(baseUrl: string, options: { timeoutMs?: number }
     } catch (err) {
       const why = (err as Error).name === 'TimeoutError' ? `did not answer within ${timeoutMs} ms` : 'is unreachable';
       throw unavailable('psp_unavailable', `payment provider ${why}`);
+    }
+    // A refused API key is our misconfiguration, not the caller's: retryable until the key is fixed,
+    // and never passed on as a 401 our own caller would take for its own credentials.
+    if (response.status === 401 || response.status === 403) {
+      throw unavailable('psp_unavailable', `payment provider refused our API key (${response.status})`, { pspStatus: response.status });
     }
     if (response.status >= 500 || response.status === 429) {
       throw unavailable('psp_unavailable', `payment provider answered ${response.status}`, { pspStatus: response.status });

@@ -1,5 +1,6 @@
-// The payment-provider simulator: its HTTP API plus the background loop that
-// decides pending payments and refunds and delivers webhooks. `close()` stops the loop
+// The payment-provider simulator: its HTTP API (behind its own secret API keys,
+// `options.acceptedKeys`) plus the background loop that decides pending payments
+// and refunds and delivers webhooks. `close()` stops the loop
 // (the caller closes the HTTP server and the database client).
 import { context } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
@@ -37,7 +38,7 @@ export function createPspApp(db: Db, options: PspAppOptions = {}): PspApp {
   const timeoutCardMs = options.timeoutCardMs ?? DEFAULT_TIMEOUT_CARD_MS;
   const chaos = new Chaos({ ...DEFAULT_CHAOS, ...options.chaos });
   const delivery = { ...DEFAULT_DELIVERY_OPTIONS, ...options.delivery };
-  const app = createServiceApp('psp', db, pspRoutes(db, { timeoutCardMs, chaos }), options);
+  const app = createServiceApp('psp', db, pspRoutes(db, { timeoutCardMs, chaos, faultInjection: options.faultInjection ?? false }), options);
   const log = createLogger('psp');
   // The simulator stands in for an external provider: its background loop (a database poll every
   // 50 ms) is not part of our traces, so it runs with tracing suppressed.

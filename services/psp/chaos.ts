@@ -1,7 +1,7 @@
 // Run-time chaos knobs (README "psp", PUT/GET/DELETE /v1/chaos): how a real
 // provider misbehaves — slow decisions, late, duplicated, reordered or lost
 // webhooks, a payment that cannot be stopped, refunds it refuses. Kept in memory per PSP instance,
-// like the fault injection every service has.
+// like the fault injection every service has, and like it served only when fault injection is on.
 import { z } from 'zod';
 import { DEFAULT_WEBHOOK_SECRET } from './signature.ts';
 
@@ -25,11 +25,14 @@ export const chaosSchema = z.strictObject({
   lateDecisionMs: ms.optional(),
   /** Every refund fails when decided (failureReason 'refund_rejected'). */
   rejectRefunds: z.boolean().optional(),
-  /** The webhook signing secret. */
+  /** The webhook signing secret (write-only: no answer ever shows it). */
   secret: z.string().min(1).max(200).optional(),
 });
 
 export type ChaosSettings = Required<z.infer<typeof chaosSchema>>;
+
+/** What GET/PUT/DELETE /v1/chaos answer: every knob except the signing secret. */
+export type PublicChaosSettings = Omit<ChaosSettings, 'secret'>;
 
 export const DEFAULT_CHAOS: ChaosSettings = {
   processingDelayMs: 200,
@@ -53,6 +56,12 @@ export class Chaos {
 
   get current(): ChaosSettings {
     return this.settings;
+  }
+
+  /** The settings as an answer may show them: a secret is never echoed, not even to the one who set it. */
+  get shown(): PublicChaosSettings {
+    const { secret: _secret, ...knobs } = this.settings;
+    return knobs;
   }
 
   /** Knobs not given go back to their defaults, so a PUT says the whole story. */

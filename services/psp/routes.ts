@@ -26,7 +26,7 @@ const instant = z.iso.datetime({ offset: true }).transform((value) => new Date(v
 const settlementQuery = z.object({ from: instant, to: instant });
 const endpointSchema = z.object({ url: z.url({ protocol: /^https?$/ }) });
 
-export function pspRoutes(db: Db, options: { timeoutCardMs: number; chaos: Chaos }) {
+export function pspRoutes(db: Db, options: { timeoutCardMs: number; chaos: Chaos; faultInjection: boolean }) {
   const { chaos } = options;
   return (r: ServiceRouter) => {
     r.post('/v1/payments', async (req) =>
@@ -58,14 +58,16 @@ export function pspRoutes(db: Db, options: { timeoutCardMs: number; chaos: Chaos
     r.get('/v1/webhook-endpoint', async () => ok(await getWebhookEndpoint(db)));
     r.put('/v1/webhook-endpoint', async (req) => ok(await setWebhookEndpoint(db, parseBody(endpointSchema, req.body).url)));
 
-    r.get('/v1/chaos', async () => ok(chaos.current));
+    // A debug switch, not part of a provider's API: absent (404) unless fault injection is on.
+    if (!options.faultInjection) return;
+    r.get('/v1/chaos', async () => ok(chaos.shown));
     r.put('/v1/chaos', async (req) => {
       chaos.set(parseBody(chaosSchema, req.body));
-      return ok(chaos.current);
+      return ok(chaos.shown);
     });
     r.delete('/v1/chaos', async () => {
       chaos.clear();
-      return ok(chaos.current);
+      return ok(chaos.shown);
     });
   };
 }

@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
-import { callService, callServiceUnlessMissing, ServiceUnavailableError } from '../../activities/http.ts';
+import { callService, callServiceUnlessMissing, ServiceUnavailableError, withServiceCredentials } from '../../activities/http.ts';
 import { BusinessFailure } from '../../shared/errors.ts';
 
 type Answer = [status: number, body: unknown, headers?: Record<string, string>];
@@ -19,6 +19,7 @@ const answers: Record<string, Answer> = {
   '/wrong-route': [404, '<html>Cannot POST /wrong-route</html>'],
   '/busy': [429, { error: { code: 'request_in_progress', message: 'Still working' } }, { 'retry-after': '2' }],
   '/down': [503, { error: { code: 'database_unavailable', message: 'Database unreachable' } }],
+  '/unauthorized': [401, { error: { code: 'unauthorized', message: 'authentication required' } }],
 };
 let seen: http.IncomingMessage | undefined;
 let seenBody = '';
@@ -95,6 +96,26 @@ describe('service HTTP client', () => {
     const refused = await failureOf(callService({ service: 'orders', baseUrl: 'http://127.0.0.1:9', path: '/x', body: {}, idempotencyKey: 'k' }));
     assert.ok(refused instanceof ServiceUnavailableError);
     assert.match(refused.message, /orders service unreachable/);
+  });
+
+  test('credentials bound by the worker are sent: the service key to services, the API key to the provider', async () => {
+    const bound = withServiceCredentials({ serviceKey: 'svc_k', pspApiKey: 'sk_k' }, {
+      orders: () => callService({ service: 'orders', baseUrl, path: '/created', method: 'GET' }),
+      psp: () => callService({ service: 'psp', baseUrl, path: '/created', method: 'GET' }),
+    });
+    await bound.orders();
+    assert.equal(seen?.headers.authorization, 'Bearer svc_k');
+    await bound.psp();
+    assert.equal(seen?.headers.authorization, 'Bearer sk_k');
+    // outside the bound activities nothing is sent
+    await call('/created');
+    assert.equal(seen?.headers.authorization, undefined);
+  });
+
+  test('a refused key (401) is a retryable error naming the service: fixing the key lets the step go on', async () => {
+    const err = await failureOf(call('/unauthorized'));
+    assert.ok(err instanceof ServiceUnavailableError);
+    assert.match(err.message, /^orders service answered 401 unauthorized/);
   });
 
   test('opting in, the service\'s own 404 means "nothing there", but a wrong route does not', async () => {

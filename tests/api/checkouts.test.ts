@@ -69,7 +69,7 @@ describe('POST /checkouts validation', () => {
       key,
       checkoutBody({
         currency: 'eur',
-        lines: [{ sku: 'SKU-MUG', quantity: 0, unitPriceMinor: -1 }],
+        lines: [{ sku: 'MUG-LOGO', quantity: 0, unitPriceMinor: -1 }],
         paymentMethod: { type: 'card', number: '4242-4242' },
       }),
     );
@@ -88,15 +88,15 @@ describe('POST /checkouts validation', () => {
       freshKey('dup-sku'),
       checkoutBody({
         lines: [
-          { sku: 'SKU-MUG', quantity: 1, unitPriceMinor: 1250 },
-          { sku: 'SKU-TEE', quantity: 1, unitPriceMinor: 3490 },
-          { sku: 'SKU-MUG', quantity: 3, unitPriceMinor: 1250 },
+          { sku: 'MUG-LOGO', quantity: 1, unitPriceMinor: 1299 },
+          { sku: 'TSHIRT-RED-M', quantity: 1, unitPriceMinor: 1999 },
+          { sku: 'MUG-LOGO', quantity: 3, unitPriceMinor: 1299 },
         ],
       }),
     );
     assert.equal(res.status, 400);
     assert.equal(res.body.error.field, 'lines.2.sku');
-    assert.match(res.body.error.message, /duplicate SKU "SKU-MUG"/);
+    assert.match(res.body.error.message, /duplicate SKU "MUG-LOGO"/);
   });
 
   test('a checkout needs 1 to 50 lines', async () => {
@@ -150,15 +150,15 @@ describe('POST /checkouts in the Temporal Web UI', () => {
     const res = await postCheckout(key, checkoutBody({ region: 'us' }));
     assert.equal(res.status, 202);
     const description = await api.client.workflow.getHandle(checkoutWorkflowId(key)).describe();
-    // 2 × 12.50 + 1 × 34.90; no customer or card data
-    assert.equal(await description.staticSummary(), `Checkout ${orderIdFor(key)} · 3 items · 59.90 EUR`);
+    // 2 × 12.99 + 1 × 19.99 at catalogue prices; no customer or card data
+    assert.equal(await description.staticSummary(), `Checkout ${orderIdFor(key)} · 3 items · 45.97 EUR`);
     const attributes = description.typedSearchAttributes;
     assert.equal(attributes.get(FlowStatusKey), 'RUNNING');
     assert.equal(attributes.get(CheckoutStepKey), 'CREATING_ORDER');
     assert.equal(attributes.get(NeedsAttentionKey), false);
     assert.equal(attributes.get(OrderIdKey), orderIdFor(key));
     assert.equal(attributes.get(CustomerIdKey), 'cust-ada');
-    assert.equal(attributes.get(AmountMinorKey), 5990);
+    assert.equal(attributes.get(AmountMinorKey), 4597);
     assert.equal(attributes.get(CurrencyKey), 'EUR');
     assert.equal(attributes.get(RegionKey), 'us');
   });
@@ -194,14 +194,14 @@ describe('POST /checkouts idempotency', () => {
     assert.equal(description.type, 'checkout');
     assert.equal(description.taskQueue, CHECKOUT_TASK_QUEUE);
     assert.match(String(description.memo?.[REQUEST_FINGERPRINT_MEMO]), /^[0-9a-f]{64}$/);
-    assert.equal(await description.staticSummary(), `Checkout ${orderIdFor(key)} · 3 items · 59.90 EUR`);
+    assert.equal(await description.staticSummary(), `Checkout ${orderIdFor(key)} · 3 items · 45.97 EUR`);
     assert.doesNotMatch((await description.staticDetails()) ?? '', /4242|cust-ada/, 'no card or customer data in the UI');
   });
 
   test('the same key with a different body is refused with 422 idempotency_key_reused', async () => {
     const key = freshKey('reused');
     assert.equal((await postCheckout(key)).status, 202);
-    const res = await postCheckout(key, checkoutBody({ currency: 'USD' }));
+    const res = await postCheckout(key, checkoutBody({ region: 'us' }));
     assert.equal(res.status, 422);
     assert.equal(res.body.error.code, 'idempotency_key_reused');
     assert.equal(await executionCount(checkoutWorkflowId(key)), 1);

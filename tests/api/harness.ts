@@ -5,10 +5,12 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@temporalio/client';
 import { createApiApp, type ApiTimeouts } from '../../api/app.ts';
+import type { CatalogueClient } from '../../api/catalogue.ts';
 import { createDatabaseCheck, type DatabaseCheck } from '../../api/database-check.ts';
 import { connectTemporal } from '../../api/temporal.ts';
 import type { Db } from '../../lib/db.ts';
 import { freePort } from '../../lib/temporal-dev-server.ts';
+import { seededCatalogue } from '../support/catalogue.ts';
 
 export const DATABASE_URL = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 export const TEMPORAL_UI_URL = 'http://temporal-ui.test';
@@ -44,6 +46,8 @@ export interface ApiHarnessOptions {
   db?: Db;
   webhookSecrets?: string[];
   webhookToleranceSeconds?: number;
+  /** Where POST /checkouts prices its lines (default: the seeded catalogue, in memory). */
+  catalogue?: CatalogueClient;
 }
 
 export async function startApiHarness(options: ApiHarnessOptions): Promise<ApiHarness> {
@@ -59,6 +63,7 @@ export async function startApiHarness(options: ApiHarnessOptions): Promise<ApiHa
     db: options.db,
     webhookSecrets: options.webhookSecrets,
     webhookToleranceSeconds: options.webhookToleranceSeconds,
+    catalogue: options.catalogue ?? seededCatalogue(),
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(0, '127.0.0.1', (err?: Error) => (err ? reject(err) : resolve(s)));
@@ -92,8 +97,8 @@ export function checkoutBody(overrides: Record<string, unknown> = {}): Record<st
     customerId: 'cust-ada',
     currency: 'EUR',
     lines: [
-      { sku: 'SKU-MUG', quantity: 2, unitPriceMinor: 1250 },
-      { sku: 'SKU-TEE', quantity: 1, unitPriceMinor: 3490 },
+      { sku: 'MUG-LOGO', quantity: 2, unitPriceMinor: 1299 },
+      { sku: 'TSHIRT-RED-M', quantity: 1, unitPriceMinor: 1999 },
     ],
     paymentMethod: { type: 'card', number: '4242424242424242' },
     ...overrides,

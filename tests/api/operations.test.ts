@@ -9,11 +9,12 @@ import { encodeUnifiedSearchAttributes } from '@temporalio/common/lib/converter/
 import { loadDataConverter } from '@temporalio/common/lib/internal-non-workflow/index.js';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import proto from '@temporalio/proto';
-import { decodeSummaries, historyLines } from '../../api/history-summary.ts';
-import { actionsFor } from '../../api/operator-actions.ts';
+import { decodeSummaries, historyLines, type HistoryEvent } from '../../api/history-summary.ts';
+import { ACTION_PERMISSIONS, actionsFor } from '../../api/operator-actions.ts';
 import { DEFAULT_RUNS_QUERY } from '../../api/routes/operations.ts';
 import { startDevServer, type DevServer } from '../../lib/temporal-dev-server.ts';
 import type { OperationsRun, RunHistory } from '../../shared/operations.ts';
+import { permissionsOf, ROLES, type Role } from '../../shared/permissions.ts';
 import {
   AmountMinorKey,
   CurrencyKey,
@@ -30,15 +31,17 @@ const IDLE_QUEUE = 'operations-test-no-worker';
 
 describe('actions a run accepts', () => {
   const running = { needsAttention: true, running: true };
+  /** Every permission: what the run accepts, whoever asks. */
+  const anyone = permissionsOf([...ROLES]);
 
   test('a refund waiting for approval (or escalated) can be approved or rejected, nothing else', () => {
     for (const flowStatus of ['AWAITING_APPROVAL', 'ESCALATED']) {
-      assert.deepEqual(actionsFor({ ...running, workflowType: 'refund', flowStatus }), ['approveRefund', 'rejectRefund']);
+      assert.deepEqual(actionsFor({ ...running, workflowType: 'refund', flowStatus }, anyone), ['approveRefund', 'rejectRefund']);
     }
   });
 
   test('a refund the provider refused offers retry, manual refund and abandon', () => {
-    assert.deepEqual(actionsFor({ ...running, workflowType: 'refund', flowStatus: 'NEEDS_OPERATOR' }), [
+    assert.deepEqual(actionsFor({ ...running, workflowType: 'refund', flowStatus: 'NEEDS_OPERATOR' }, anyone), [
       'retryRefund',
       'refundManually',
       'abandonRefund',
@@ -46,25 +49,50 @@ describe('actions a run accepts', () => {
   });
 
   test('a refund needing attention in any other state is a step in a slow retry: retryStep', () => {
-    assert.deepEqual(actionsFor({ ...running, workflowType: 'refund', flowStatus: 'APPLYING_EFFECTS' }), ['retryStep']);
-    assert.deepEqual(actionsFor({ ...running, needsAttention: false, workflowType: 'refund', flowStatus: 'APPLYING_EFFECTS' }), []);
+    assert.deepEqual(actionsFor({ ...running, workflowType: 'refund', flowStatus: 'APPLYING_EFFECTS' }, anyone), ['retryStep']);
+    assert.deepEqual(actionsFor({ ...running, needsAttention: false, workflowType: 'refund', flowStatus: 'APPLYING_EFFECTS' }, anyone), []);
   });
 
   test('a running checkout can be cancelled, and retried when a step is stuck', () => {
-    assert.deepEqual(actionsFor({ ...running, workflowType: 'checkout', flowStatus: 'RUNNING' }), ['cancelCheckout', 'retryStep']);
-    assert.deepEqual(actionsFor({ ...running, needsAttention: false, workflowType: 'checkout', flowStatus: 'RUNNING' }), ['cancelCheckout']);
-    assert.deepEqual(actionsFor({ ...running, workflowType: 'checkout', flowStatus: 'PAID' }), ['retryStep']);
+    assert.deepEqual(actionsFor({ ...running, workflowType: 'checkout', flowStatus: 'RUNNING' }, anyone), ['cancelCheckout', 'retryStep']);
+    assert.deepEqual(actionsFor({ ...running, needsAttention: false, workflowType: 'checkout', flowStatus: 'RUNNING' }, anyone), ['cancelCheckout']);
+    assert.deepEqual(actionsFor({ ...running, workflowType: 'checkout', flowStatus: 'PAID' }, anyone), ['retryStep']);
   });
 
   test('an open mismatch can be resolved; it has no step to retry', () => {
-    assert.deepEqual(actionsFor({ ...running, workflowType: 'mismatchResolution', flowStatus: 'OPEN' }), ['resolveMismatch']);
-    assert.deepEqual(actionsFor({ ...running, workflowType: 'mismatchResolution', flowStatus: 'RESOLVED' }), []);
+    assert.deepEqual(actionsFor({ ...running, workflowType: 'mismatchResolution', flowStatus: 'OPEN' }, anyone), ['resolveMismatch']);
+    assert.deepEqual(actionsFor({ ...running, workflowType: 'mismatchResolution', flowStatus: 'RESOLVED' }, anyone), []);
   });
 
   test('a finished run, an unknown type or a missing FlowStatus accepts nothing it cannot', () => {
-    assert.deepEqual(actionsFor({ needsAttention: true, running: false, workflowType: 'refund', flowStatus: 'AWAITING_APPROVAL' }), []);
-    assert.deepEqual(actionsFor({ ...running, workflowType: 'couponIssuance', flowStatus: 'RUNNING' }), []);
-    assert.deepEqual(actionsFor({ ...running, workflowType: 'refund', flowStatus: null }), ['retryStep']);
+    assert.deepEqual(actionsFor({ needsAttention: true, running: false, workflowType: 'refund', flowStatus: 'AWAITING_APPROVAL' }, anyone), []);
+    assert.deepEqual(actionsFor({ ...running, workflowType: 'couponIssuance', flowStatus: 'RUNNING' }, anyone), []);
+    assert.deepEqual(actionsFor({ ...running, workflowType: 'refund', flowStatus: null }, anyone), ['retryStep']);
+  });
+
+  test('the page offers only what the role may do: support decides nothing, finance no retryStep, operations no refund decision', () => {
+    const approval = { ...running, workflowType: 'refund', flowStatus: 'AWAITING_APPROVAL' };
+    const stuckRefund = { ...running, workflowType: 'refund', flowStatus: 'NEEDS_OPERATOR' };
+    const stuckCheckout = { ...running, workflowType: 'checkout', flowStatus: 'RUNNING' };
+    const mismatch = { ...running, workflowType: 'mismatchResolution', flowStatus: 'OPEN' };
+    const as = (...roles: Role[]) => permissionsOf(roles);
+
+    for (const run of [approval, stuckRefund, stuckCheckout, mismatch]) assert.deepEqual(actionsFor(run, as('support')), []);
+    assert.deepEqual(actionsFor(approval, as('finance')), ['approveRefund', 'rejectRefund']);
+    assert.deepEqual(actionsFor(stuckRefund, as('finance')), ['retryRefund', 'refundManually', 'abandonRefund']);
+    assert.deepEqual(actionsFor(stuckCheckout, as('finance')), []);
+    assert.deepEqual(actionsFor(approval, as('operations')), []);
+    assert.deepEqual(actionsFor(stuckCheckout, as('operations')), ['cancelCheckout', 'retryStep']);
+    assert.deepEqual(actionsFor(mismatch, as('operations')), ['resolveMismatch']);
+    assert.deepEqual(actionsFor(mismatch, as('customer', 'marketing')), []);
+    // two roles together offer what either allows
+    assert.deepEqual(actionsFor(stuckCheckout, as('finance', 'operations')), ['cancelCheckout', 'retryStep']);
+  });
+
+  test('every action names a permission some role holds', () => {
+    for (const [action, permission] of Object.entries(ACTION_PERMISSIONS)) {
+      assert.ok(anyone.has(permission), `${action}: ${permission}`);
+    }
   });
 });
 
@@ -112,6 +140,40 @@ describe('the history summary of a run', () => {
     const story = historyLines(events, await decodeSummaries(events, loadDataConverter()), 3);
     assert.equal(story.truncated, true);
     assert.deepEqual(story.events.map((line) => line.eventId), [59, 61, 66]);
+  });
+
+  test("an operator's update reads as its name and who sent it, never its arguments; a failed one says why", () => {
+    const time = { seconds: 2_000_000_000, nanos: 0 };
+    const accepted = (eventId: number, name: string, identity: string) => ({
+      eventId,
+      eventTime: time,
+      workflowExecutionUpdateAcceptedEventAttributes: {
+        acceptedRequest: { meta: { updateId: `u-${eventId}`, identity }, input: { name, args: { payloads: [defaultPayloadConverter.toPayload({ by: 'fin-fay', reason: 'private note' })] } } },
+      },
+    });
+    const story = historyLines(
+      [
+        accepted(5, 'approve', 'api:fin-fay'),
+        { eventId: 6, eventTime: time, workflowExecutionUpdateCompletedEventAttributes: { acceptedEventId: 5, outcome: { success: {} } } },
+        accepted(9, 'retryStep', 'api:ops-otto'),
+        {
+          eventId: 10,
+          eventTime: time,
+          workflowExecutionUpdateCompletedEventAttributes: { acceptedEventId: 9, outcome: { failure: { message: 'wrapper', cause: { message: 'the step is no longer waiting' } } } },
+        },
+      ] as unknown as HistoryEvent[], // as a history read from JSON: plain numbers for int64
+      new Map(),
+    );
+    assert.deepEqual(
+      story.events.map((line) => `${line.eventId} ${line.kind} ${line.text}`),
+      [
+        '5 updateAccepted Update accepted: approve by api:fin-fay',
+        '6 updateCompleted Update completed: approve',
+        '9 updateAccepted Update accepted: retryStep by api:ops-otto',
+        '10 updateFailed Update failed: retryStep: the step is no longer waiting',
+      ],
+    );
+    assert.ok(!story.events.some((line) => /private note/.test(line.text)));
   });
 });
 

@@ -5,7 +5,8 @@ import { after, before, test } from 'node:test';
 import { Worker } from '@temporalio/worker';
 import { checkoutWorkflowId, orderIdFor } from '../../shared/checkout.ts';
 import { startTestStack, type TestStack } from '../support/stack.ts';
-import { CARDS, getCheckout, postCheckout, snapshot, waitForOutcome, waitForStep } from '../support/checkout-client.ts';
+import { authorization, CARDS, getCheckout, postCheckout, snapshot, waitForOutcome, waitForStep } from '../support/checkout-client.ts';
+import { authFor } from '../support/service-keys.ts';
 
 let stack: TestStack;
 before(async () => {
@@ -24,7 +25,7 @@ test('a paid checkout decrements stock, redeems the coupon, awards points and ca
   const orderId = orderIdFor(key);
   const before = await snapshot(stack.database.db, { sku: 'TSHIRT-RED-M', customerId: 'cust-alice', couponCode: 'IT-PAID-5', orderId });
 
-  const started = await postCheckout(stack.apiUrl, key, {
+  const started = await postCheckout(stack, key, {
     customerId: 'cust-alice',
     currency: 'EUR',
     lines: [{ sku: 'TSHIRT-RED-M', quantity: 2, unitPriceMinor: 1999 }],
@@ -34,7 +35,7 @@ test('a paid checkout decrements stock, redeems the coupon, awards points and ca
   assert.equal(started.status, 202, JSON.stringify(started.body));
   assert.equal(started.body.checkoutId, checkoutWorkflowId(key));
 
-  const outcome = await waitForOutcome(stack.apiUrl, started.body.checkoutId);
+  const outcome = await waitForOutcome(stack, started.body.checkoutId);
   assert.equal(outcome.status, 'PAID', JSON.stringify(outcome));
 
   const now = await snapshot(stack.database.db, { sku: 'TSHIRT-RED-M', customerId: 'cust-alice', couponCode: 'IT-PAID-5', orderId });
@@ -59,7 +60,7 @@ test('a declined card ends CANCELLED with stock, coupon and points exactly as be
   const orderId = orderIdFor(key);
   const before = await snapshot(stack.database.db, { sku: 'HOODIE-GREY-L', customerId: 'cust-bob', couponCode: 'IT-DECLINE-10', orderId });
 
-  const started = await postCheckout(stack.apiUrl, key, {
+  const started = await postCheckout(stack, key, {
     customerId: 'cust-bob',
     currency: 'EUR',
     lines: [{ sku: 'HOODIE-GREY-L', quantity: 1, unitPriceMinor: 4999 }],
@@ -67,7 +68,7 @@ test('a declined card ends CANCELLED with stock, coupon and points exactly as be
     paymentMethod: { type: 'card', number: CARDS.decline },
   });
   assert.equal(started.status, 202);
-  const outcome = await waitForOutcome(stack.apiUrl, started.body.checkoutId);
+  const outcome = await waitForOutcome(stack, started.body.checkoutId);
   assert.equal(outcome.status, 'CANCELLED');
 
   const now = await snapshot(stack.database.db, { sku: 'HOODIE-GREY-L', customerId: 'cust-bob', couponCode: 'IT-DECLINE-10', orderId });
@@ -92,13 +93,13 @@ test('repeating the POST with the same key returns the same checkout and starts 
     lines: [{ sku: 'MUG-LOGO', quantity: 1, unitPriceMinor: 1299 }],
     paymentMethod: { type: 'card', number: CARDS.approve },
   };
-  const first = await postCheckout(stack.apiUrl, key, body);
-  const second = await postCheckout(stack.apiUrl, key, body);
+  const first = await postCheckout(stack, key, body);
+  const second = await postCheckout(stack, key, body);
   assert.equal(first.status, 202);
   assert.equal(second.status, 202);
   assert.equal(second.body.checkoutId, first.body.checkoutId);
-  await waitForOutcome(stack.apiUrl, first.body.checkoutId);
-  const third = await postCheckout(stack.apiUrl, key, body);
+  await waitForOutcome(stack, first.body.checkoutId);
+  const third = await postCheckout(stack, key, body);
   assert.equal(third.body.checkoutId, first.body.checkoutId);
 
   const runs = await stack.client.workflow.count(`WorkflowId = '${first.body.checkoutId}'`);
@@ -116,27 +117,30 @@ test('cancelling before capture compensates everything and the order says why', 
   // hold authorizations long enough to cancel while the checkout waits for the PSP
   await fetch(`${stack.serviceUrls.payments}/_faults`, {
     method: 'PUT',
-    headers: { 'content-type': 'application/json' },
+    headers: { ...authFor('payments'), 'content-type': 'application/json' },
     body: JSON.stringify({ latencyMs: 2000, path: '/payments/authorize' }),
   });
   try {
-    const started = await postCheckout(stack.apiUrl, key, {
+    const started = await postCheckout(stack, key, {
       customerId: 'cust-bob',
       currency: 'EUR',
       lines: [{ sku: 'MUG-LOGO', quantity: 3, unitPriceMinor: 1299 }],
       paymentMethod: { type: 'card', number: CARDS.approve },
     });
-    await waitForStep(stack.apiUrl, started.body.checkoutId, 'AUTHORIZING_PAYMENT');
-    const cancel = await fetch(`${stack.apiUrl}/checkouts/${started.body.checkoutId}/cancel`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ reason: 'customer changed their mind' }),
-    });
-    assert.equal(cancel.status, 202);
-    const outcome = await waitForOutcome(stack.apiUrl, started.body.checkoutId);
+    await waitForStep(stack, started.body.checkoutId, 'AUTHORIZING_PAYMENT');
+    const cancelAs = async (customerId: string) =>
+      fetch(`${stack.apiUrl}/checkouts/${started.body.checkoutId}/cancel`, {
+        method: 'POST',
+        headers: { ...(await authorization(stack, ['customer', customerId])), 'content-type': 'application/json' },
+        body: JSON.stringify({ reason: 'customer changed their mind' }),
+      });
+    assert.equal((await cancelAs('cust-alice')).status, 404, "another customer's checkout is not there for them");
+    const cancel = await cancelAs('cust-bob');
+    assert.equal(cancel.status, 200, await cancel.clone().text());
+    const outcome = await waitForOutcome(stack, started.body.checkoutId);
     assert.equal(outcome.status, 'CANCELLED');
   } finally {
-    await fetch(`${stack.serviceUrls.payments}/_faults`, { method: 'DELETE' });
+    await fetch(`${stack.serviceUrls.payments}/_faults`, { method: 'DELETE', headers: authFor('payments') });
   }
   const now = await snapshot(stack.database.db, { sku: 'MUG-LOGO', customerId: 'cust-bob', orderId });
   assert.equal(now.order?.status, 'CANCELLED');
@@ -149,7 +153,7 @@ test('cancelling before capture compensates everything and the order says why', 
 });
 
 test('unknown checkout ids are 404', async () => {
-  const res = await getCheckout(stack.apiUrl, 'checkout-does-not-exist');
+  const res = await getCheckout(stack, 'checkout-does-not-exist');
   assert.equal(res.status, 404);
 });
 

@@ -7,11 +7,13 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { startTestStack, type TestStack } from '../support/stack.ts';
+import { authFor } from '../support/service-keys.ts';
 
 const RECIPIENTS = Number(process.env.COUPON_IT_RECIPIENTS || 10_000);
 const GRANT_RATE = Number(process.env.COUPON_IT_GRANT_RATE || 300);
 const BATCH_SIZE = 500;
 const HOUR = 60 * 60_000;
+const MARKETER = 'it-marketer';
 
 let stack: TestStack;
 let worker: ChildProcess;
@@ -24,10 +26,14 @@ after(() => stack?.stop());
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The API as marketing (who issues coupons and runs distributions). */
 async function api<T = any>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: T }> {
   const res = await fetch(`${stack.apiUrl}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: {
+      authorization: `Bearer ${await stack.tokenFor('marketing', MARKETER)}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as T };
@@ -36,7 +42,7 @@ async function api<T = any>(method: 'GET' | 'POST', path: string, body?: unknown
 async function createCampaign(campaignId: string, totalQuota: number): Promise<void> {
   const res = await fetch(`${stack.serviceUrls.coupons}/campaigns`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'idempotency-key': `campaign:${campaignId}` },
+    headers: { ...authFor('coupons'), 'content-type': 'application/json', 'idempotency-key': `campaign:${campaignId}` },
     body: JSON.stringify({
       campaignId, name: campaignId, totalQuota, perCustomerLimit: 1,
       validFrom: new Date(Date.now() - HOUR).toISOString(), validUntil: new Date(Date.now() + 24 * HOUR).toISOString(),
@@ -83,7 +89,7 @@ test('a grant that hangs after taking effect is found by asking, not granted twi
   await createCampaign('camp-hang', 10);
   const faults = (method: 'PUT' | 'DELETE', body?: unknown) =>
     fetch(`${stack.serviceUrls.coupons}/_faults`, {
-      method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+      method, headers: { ...authFor('coupons'), 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
     });
   assert.equal((await faults('PUT', { path: '/wallet/grants', hangAfterMs: 20_000 })).status, 200);
   try {
@@ -125,7 +131,9 @@ test(`a distribution to ${RECIPIENTS} customers: one coupon each, paused and res
   // pause during the first wave: once the batches in flight end, nothing moves
   await whenGranted(RECIPIENTS / 10);
   const pausedAt = Date.now();
-  assert.equal((await api('POST', `${statusUrl}/pause`, {})).status, 202);
+  const pause = await api('POST', `${statusUrl}/pause`, {});
+  assert.equal(pause.status, 200, JSON.stringify(pause.body));
+  assert.equal(pause.body.by, MARKETER);
   // PAUSED means the batches in flight when the signal came have ended
   let view = await progress();
   while (view.status !== 'PAUSED') {
@@ -140,7 +148,8 @@ test(`a distribution to ${RECIPIENTS} customers: one coupon each, paused and res
   assert.equal(paused.status, 'PAUSED');
   assert.equal(paused.progress.processed, last, 'progress stops while paused');
   assert.equal(await couponsOf(campaignId), grantsWhenPaused, 'no grants while paused');
-  assert.equal((await api('POST', `${statusUrl}/resume`, {})).status, 202);
+  const resume = await api('POST', `${statusUrl}/resume`, {});
+  assert.equal(resume.status, 200, JSON.stringify(resume.body));
   const resumedAt = Date.now();
 
   // kill the worker mid-way through a wave and start another: the batch it was running is run again without double-issuing

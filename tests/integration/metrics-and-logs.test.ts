@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import { freePort } from '../../lib/temporal-dev-server.ts';
 import { startTestStack, type TestStack } from '../support/stack.ts';
 import { CARDS, postCheckout, waitForOutcome } from '../support/checkout-client.ts';
+import { authFor } from '../support/service-keys.ts';
 
 let stack: TestStack;
 let workerMetricsUrl: string;
@@ -32,14 +33,14 @@ before(async () => {
     ['metrics-paid-1', CARDS.approve, 'PAID'],
     ['metrics-declined-1', CARDS.decline, 'CANCELLED'],
   ] as const) {
-    const started = await postCheckout(stack.apiUrl, key, {
+    const started = await postCheckout(stack, key, {
       customerId: 'cust-bob',
       currency: 'EUR',
       lines: [{ sku: 'STICKER-PACK', quantity: 1, unitPriceMinor: 399 }],
       paymentMethod: { type: 'card', number: card },
     });
     assert.equal(started.status, 202, JSON.stringify(started.body));
-    const outcome = await waitForOutcome(stack.apiUrl, started.body.checkoutId);
+    const outcome = await waitForOutcome(stack, started.body.checkoutId);
     assert.equal(outcome.status, status, JSON.stringify(outcome));
   }
 });
@@ -109,9 +110,9 @@ test('the worker serves the SDK worker metrics and the business counters: checko
 test('the worker process logs JSON lines naming the workflow, run, order and trace', async () => {
   // The orders service fails for a while: the SDK logs the failed createOrder attempt, then the retry succeeds.
   const faults = (body: object) =>
-    fetch(`${stack.serviceUrls.orders}/_faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    fetch(`${stack.serviceUrls.orders}/_faults`, { method: 'PUT', headers: { ...authFor('orders'), 'content-type': 'application/json' }, body: JSON.stringify(body) });
   assert.equal((await faults({ errorRate: 1 })).status, 200);
-  const started = await postCheckout(stack.apiUrl, 'logs-retry-1', {
+  const started = await postCheckout(stack, 'logs-retry-1', {
     customerId: 'cust-bob',
     currency: 'EUR',
     lines: [{ sku: 'STICKER-PACK', quantity: 1, unitPriceMinor: 399 }],
@@ -123,7 +124,7 @@ test('the worker process logs JSON lines naming the workflow, run, order and tra
   const deadline = Date.now() + 15_000;
   while (!failedAttempt() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   assert.equal((await faults({ errorRate: 0 })).status, 200);
-  assert.equal((await waitForOutcome(stack.apiUrl, started.body.checkoutId)).status, 'PAID');
+  assert.equal((await waitForOutcome(stack, started.body.checkoutId)).status, 'PAID');
 
   for (const line of workerLines) assert.doesNotThrow(() => JSON.parse(line), `not a JSON line: ${line}`);
   const line = failedAttempt();

@@ -10,6 +10,7 @@ import { refundWorkflowId, type RefundState } from '../../shared/refunds.ts';
 import { CHECKOUT_TASK_QUEUE } from '../../shared/task-queues.ts';
 import { CARDS, getCheckout, postCheckout, snapshot, waitForOutcome } from '../support/checkout-client.ts';
 import { startTestStack, TEST_WEBHOOK_SECRET, type TestStack } from '../support/stack.ts';
+import { authFor } from '../support/service-keys.ts';
 
 let stack: TestStack;
 before(async () => {
@@ -21,7 +22,7 @@ after(() => stack.stop());
 async function put(url: string, body: object | null) {
   const res = await fetch(url, {
     method: body ? 'PUT' : 'DELETE',
-    headers: { 'content-type': 'application/json' },
+    headers: { ...authFor('psp'), 'content-type': 'application/json' },
     body: body ? JSON.stringify(body) : undefined,
   });
   assert.ok(res.ok, `${url}: ${res.status} ${await res.text()}`);
@@ -40,16 +41,16 @@ function checkoutBody(customerId = 'cust-alice') {
 
 /** Through the API; the default timing (first check after 3 s). */
 async function checkoutThroughApi(key: string): Promise<Record<string, any>> {
-  const started = await postCheckout(stack.apiUrl, key, checkoutBody());
+  const started = await postCheckout(stack, key, checkoutBody());
   assert.equal(started.status, 202, JSON.stringify(started.body));
-  return waitForOutcome(stack.apiUrl, started.body.checkoutId);
+  return waitForOutcome(stack, started.body.checkoutId);
 }
 
 /** Straight to Temporal, to shorten the payment deadline (the API does not take `timing`). */
 async function checkoutWithTiming(key: string, timing: CheckoutTiming): Promise<Record<string, any>> {
   const input: CheckoutInput = { checkoutKey: key, ...checkoutBody(), timing };
   await stack.client.workflow.start('checkout', { workflowId: checkoutWorkflowId(key), taskQueue: CHECKOUT_TASK_QUEUE, args: [input] });
-  return waitForOutcome(stack.apiUrl, checkoutWorkflowId(key), 90_000);
+  return waitForOutcome(stack, checkoutWorkflowId(key), 90_000);
 }
 
 /** What the provider and our side hold for an order. */
@@ -247,14 +248,14 @@ test('paid after our deadline with the stock released meanwhile: a Refund workfl
     };
     const handle = await stack.client.workflow.start('checkout', { workflowId: checkoutWorkflowId(key), taskQueue: CHECKOUT_TASK_QUEUE, args: [input] });
     // While the provider is still deciding, the reservation goes (an operator, an expiry job...).
-    await waitUntil(async () => (await getCheckout(stack.apiUrl, handle.workflowId)).body.state?.step === 'COMPENSATING');
+    await waitUntil(async () => (await getCheckout(stack, handle.workflowId)).body.state?.step === 'COMPENSATING');
     const released = await fetch(`${stack.serviceUrls.inventory}/reservations/${orderId}/release`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': `test-release-${orderId}` },
+      headers: { ...authFor('inventory'), 'content-type': 'application/json', 'idempotency-key': `test-release-${orderId}` },
       body: '{}',
     });
     assert.equal(released.status, 200);
-    const outcome = await waitForOutcome(stack.apiUrl, handle.workflowId, 90_000);
+    const outcome = await waitForOutcome(stack, handle.workflowId, 90_000);
 
     assert.equal(outcome.status, 'CANCELLED', JSON.stringify(outcome));
     assert.match(outcome.result.cancelReason, /refunded/);
@@ -267,7 +268,7 @@ test('paid after our deadline with the stock released meanwhile: a Refund workfl
     const refundResult: RefundState = await stack.client.workflow.getHandle(refundId).result();
     assert.equal(refundResult.requestedBy, 'checkout');
     assert.deepEqual(refundResult.approval, { decision: 'not_required', by: 'checkout', reason: outcome.result.cancelReason });
-    const recorded = await fetch(`${stack.serviceUrls.payments}/payments/refunds/${encodeURIComponent(refundId)}`);
+    const recorded = await fetch(`${stack.serviceUrls.payments}/payments/refunds/${encodeURIComponent(refundId)}`, { headers: authFor('payments') });
     assert.equal(recorded.status, 200);
     assert.equal(((await recorded.json()) as { status: string }).status, 'SUCCEEDED');
     const money = await assertNoMoneyLost(orderId);

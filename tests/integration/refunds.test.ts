@@ -6,8 +6,9 @@ import { after, before, test } from 'node:test';
 import type { Worker } from '@temporalio/worker';
 import { orderIdFor } from '../../shared/checkout.ts';
 import { refundIdFor } from '../../shared/refunds.ts';
-import { CARDS, postCheckout, waitForOutcome } from '../support/checkout-client.ts';
+import { authorization, CARDS, postCheckout, waitForOutcome, type Caller } from '../support/checkout-client.ts';
 import { startTestStack, type TestStack } from '../support/stack.ts';
+import { authFor } from '../support/service-keys.ts';
 
 let stack: TestStack;
 let worker: Worker;
@@ -19,10 +20,15 @@ after(() => stack.stop());
 
 type Json = Record<string, any>;
 
-async function call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: Json }> {
+/** Support requests and reads refunds; finance decides and intervenes (never on its own request). */
+const SUPPORT: Caller = ['support', 'sup-sam'];
+const FINANCE_ANNA: Caller = ['finance', 'fin-anna'];
+const FINANCE_BEN: Caller = ['finance', 'fin-ben'];
+
+async function call(method: 'GET' | 'POST', path: string, body?: unknown, as: Caller = SUPPORT): Promise<{ status: number; body: Json }> {
   const res = await fetch(`${stack.apiUrl}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: { ...(await authorization(stack, as)), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as Json };
@@ -30,7 +36,7 @@ async function call(method: 'GET' | 'POST', path: string, body?: unknown): Promi
 
 /** A PAID checkout through the API; returns its order id. */
 async function paidOrder(key: string, customerId: string, lines: { sku: string; quantity: number; unitPriceMinor: number }[], couponCode?: string) {
-  const started = await postCheckout(stack.apiUrl, key, {
+  const started = await postCheckout(stack, key, {
     customerId,
     currency: 'EUR',
     lines,
@@ -38,7 +44,7 @@ async function paidOrder(key: string, customerId: string, lines: { sku: string; 
     paymentMethod: { type: 'card', number: CARDS.approve },
   });
   assert.equal(started.status, 202, JSON.stringify(started.body));
-  const outcome = await waitForOutcome(stack.apiUrl, started.body.checkoutId);
+  const outcome = await waitForOutcome(stack, started.body.checkoutId);
   assert.equal(outcome.status, 'PAID', JSON.stringify(outcome));
   return orderIdFor(key);
 }
@@ -87,7 +93,7 @@ async function refundEvent(refundId: string) {
 async function chaos(settings: Json | null) {
   const res = await fetch(`${stack.serviceUrls.psp}/v1/chaos`, {
     method: settings ? 'PUT' : 'DELETE',
-    headers: { 'content-type': 'application/json' },
+    headers: { ...authFor('psp'), 'content-type': 'application/json' },
     body: settings ? JSON.stringify(settings) : undefined,
   });
   assert.ok(res.ok, `chaos: ${res.status} ${await res.text()}`);
@@ -182,20 +188,22 @@ test('a refund above the approval threshold waits for an operator and goes throu
   assert.equal(waiting.state.amountMinor, 14997);
   assert.equal((await providerRefunds(orderId)).length, 0, 'nothing asked of the provider before approval');
 
-  const wrong = await call('POST', `/refunds/${refundId}/retry`, { by: 'ops-anna', reason: 'not stuck' });
+  const wrong = await call('POST', `/refunds/${refundId}/retry`, { reason: 'not stuck' }, FINANCE_ANNA);
   assert.equal(wrong.status, 409, JSON.stringify(wrong.body));
   assert.equal(wrong.body.error.code, 'not_waiting_for_action');
-  const invalid = await call('POST', `/refunds/${refundId}/approve`, { by: 'ops-anna' });
+  const invalid = await call('POST', `/refunds/${refundId}/approve`, {}, FINANCE_ANNA);
   assert.equal(invalid.status, 400);
+  const bySupport = await call('POST', `/refunds/${refundId}/approve`, { reason: 'looks fine' }, SUPPORT);
+  assert.equal(bySupport.status, 403, 'support requests refunds; it does not approve them');
 
-  const approved = await call('POST', `/refunds/${refundId}/approve`, { by: 'ops-anna', reason: 'receipt checked' });
-  assert.equal(approved.status, 202, JSON.stringify(approved.body));
+  const approved = await call('POST', `/refunds/${refundId}/approve`, { reason: 'receipt checked' }, FINANCE_ANNA);
+  assert.equal(approved.status, 200, JSON.stringify(approved.body));
   const done = await waitForRefund(refundId);
   assert.equal(done.status, 'SUCCEEDED', JSON.stringify(done));
-  assert.deepEqual(done.state.approval, { decision: 'approved', by: 'ops-anna', reason: 'receipt checked' });
+  assert.deepEqual(done.state.approval, { decision: 'approved', by: 'fin-anna', reason: 'receipt checked' });
   assert.equal((await facts(orderId, 'cust-bob', 'HOODIE-GREY-L')).order.status, 'REFUNDED');
 
-  const late = await call('POST', `/refunds/${refundId}/approve`, { by: 'ops-anna', reason: 'again' });
+  const late = await call('POST', `/refunds/${refundId}/approve`, { reason: 'again' }, FINANCE_ANNA);
   assert.equal(late.status, 409);
   assert.equal(late.body.error.code, 'already_completed');
   assert.equal((await call('GET', '/refunds/refund-nope')).status, 404);
@@ -221,11 +229,11 @@ test('refunds the provider rejects wait for an operator: retry, refund-manually 
   }
   const [retryId, manualId, abandonId] = [refundIdFor('rf-op-retry'), refundIdFor('rf-op-manual'), refundIdFor('rf-op-abandon')];
   const actions = [
-    await call('POST', `/refunds/${retryId}/retry`, { by: 'ops-anna', reason: 'provider issue resolved' }),
-    await call('POST', `/refunds/${manualId}/refund-manually`, { by: 'ops-ben', reason: 'paid by bank transfer', reference: 'SEPA-0042' }),
-    await call('POST', `/refunds/${abandonId}/abandon`, { by: 'ops-ben', reason: 'customer took store credit' }),
+    await call('POST', `/refunds/${retryId}/retry`, { reason: 'provider issue resolved' }, FINANCE_ANNA),
+    await call('POST', `/refunds/${manualId}/refund-manually`, { reason: 'paid by bank transfer', reference: 'SEPA-0042' }, FINANCE_BEN),
+    await call('POST', `/refunds/${abandonId}/abandon`, { reason: 'customer took store credit' }, FINANCE_BEN),
   ];
-  for (const a of actions) assert.equal(a.status, 202, JSON.stringify(a.body));
+  for (const a of actions) assert.equal(a.status, 200, JSON.stringify(a.body));
 
   const retried = await waitForRefund(retryId);
   assert.equal(retried.status, 'SUCCEEDED', JSON.stringify(retried));

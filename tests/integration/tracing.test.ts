@@ -24,14 +24,14 @@ after(async () => {
 });
 
 async function paidCheckout(key: string): Promise<string> {
-  const started = await postCheckout(stack.apiUrl, key, {
+  const started = await postCheckout(stack, key, {
     customerId: 'cust-alice',
     currency: 'EUR',
     lines: [{ sku: 'MUG-LOGO', quantity: 1, unitPriceMinor: 1299 }],
     paymentMethod: { type: 'card', number: CARDS.approve },
   });
   assert.equal(started.status, 202, JSON.stringify(started.body));
-  const outcome = await waitForOutcome(stack.apiUrl, started.body.checkoutId);
+  const outcome = await waitForOutcome(stack, started.body.checkoutId);
   assert.equal(outcome.status, 'PAID', JSON.stringify(outcome));
   return started.body.checkoutId as string;
 }

@@ -13,10 +13,12 @@ import { checkoutStateQuery, checkoutWorkflowId, orderIdFor, type CheckoutInput 
 import { paymentEventSignal } from '../../shared/payments.ts';
 import { mismatchWorkflowId, RECONCILIATION_SCHEDULE_ID } from '../../shared/reconciliation.ts';
 import { CHECKOUT_TASK_QUEUE } from '../../shared/task-queues.ts';
+import type { Role } from '../../shared/permissions.ts';
 import { refundWorkflowId, type RefundState } from '../../shared/refunds.ts';
 import { reconciliationRefundRequestId } from '../../workflows/mismatch-resolution.ts';
 import type { ReconciliationOptions, ReconciliationReport } from '../../workflows/reconciliation.ts';
 import { startTestStack, type TestStack } from '../support/stack.ts';
+import { authFor } from '../support/service-keys.ts';
 
 let stack: TestStack;
 let db: Db;
@@ -97,10 +99,14 @@ async function moneyAndReport() {
 
 const refundsOf = async (pspPaymentId: string) => db.pspTransaction.count({ where: { paymentId: pspPaymentId, type: 'REFUND' } });
 
-async function api(method: string, path: string, body?: unknown) {
+/** The API as operations (who reads and resolves mismatches); `as` names another caller. */
+async function api(method: string, path: string, body?: unknown, as: [Role, string] = ['operations', 'alice@ops']) {
   const res = await fetch(`${stack.apiUrl}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: {
+      authorization: `Bearer ${await stack.tokenFor(...as)}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as any };
@@ -223,12 +229,17 @@ test('the API lists the open mismatches and the latest run', async () => {
 });
 
 test('an operator resolves the amount mismatch through the API; its workflow completes and the record says who and why', async () => {
-  const decision = { action: 'accept', by: 'alice@ops', note: 'provider deducted a 500 fee; booked by finance' };
-  const resolved = await api('POST', `/reconciliation/mismatches/${encodeURIComponent(CASE.amount)}/resolve`, decision);
-  assert.equal(resolved.status, 202, JSON.stringify(resolved.body));
+  const decision = { action: 'accept', note: 'provider deducted a 500 fee; booked by finance' };
+  const path = `/reconciliation/mismatches/${encodeURIComponent(CASE.amount)}/resolve`;
+  // finance reads mismatches but does not resolve them
+  assert.equal((await api('POST', path, decision, ['finance', 'fin-fay'])).status, 403);
+  const resolved = await api('POST', path, decision);
+  assert.equal(resolved.status, 200, JSON.stringify(resolved.body));
+  // the person is the token's subject, whatever the body says
+  assert.deepEqual(resolved.body.resolution, { ...decision, by: 'alice@ops' });
   const result = await resolutionOf(CASE.amount);
   assert.equal(result.status, 'RESOLVED');
-  assert.deepEqual(result.resolution, decision);
+  assert.deepEqual(result.resolution, { ...decision, by: 'alice@ops' });
   const row = await db.reconciliationMismatch.findUniqueOrThrow({ where: { id: CASE.amount } });
   assert.equal(row.status, 'RESOLVED');
   assert.equal(row.action, 'accept');
@@ -239,15 +250,15 @@ test('an operator resolves the amount mismatch through the API; its workflow com
   assert.equal(again.status, 409);
   assert.equal(again.body.error.code, 'already_resolved');
   assert.equal((await api('POST', '/reconciliation/mismatches/no-such-mismatch/resolve', decision)).status, 404);
-  const invalid = await api('POST', `/reconciliation/mismatches/${encodeURIComponent(CASE.ghost)}/resolve`, { action: 'shred', by: 'x', note: 'y' });
+  const invalid = await api('POST', `/reconciliation/mismatches/${encodeURIComponent(CASE.ghost)}/resolve`, { action: 'shred', note: 'y' });
   assert.equal(invalid.status, 400);
   assert.equal(invalid.body.error.field, 'action');
 });
 
 test('an operator refunds the money of the closed checkout and the unknown capture', async () => {
   for (const id of [CASE.closedCheckout, CASE.ghost]) {
-    const res = await api('POST', `/reconciliation/mismatches/${encodeURIComponent(id)}/resolve`, { action: 'refund', by: 'bob@ops', note: 'no order to fulfil' });
-    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const res = await api('POST', `/reconciliation/mismatches/${encodeURIComponent(id)}/resolve`, { action: 'refund', note: 'no order to fulfil' }, ['operations', 'bob@ops']);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal((await resolutionOf(id)).status, 'RESOLVED');
   }
   // a Refund workflow for our order's payment (approved by the operator), at the provider for the unknown one
@@ -291,7 +302,7 @@ test('a capture a running checkout has not heard of is completed by nudging that
   // no provider notifications reach the checkout, and it asks on its own only once a minute
   await fetch(`${stack.serviceUrls.psp}/v1/chaos`, {
     method: 'PUT',
-    headers: { 'content-type': 'application/json' },
+    headers: { ...authFor('psp'), 'content-type': 'application/json' },
     body: JSON.stringify({ dropRate: 1 }),
   });
   try {
@@ -321,7 +332,7 @@ test('a capture a running checkout has not heard of is completed by nudging that
     assert.equal((await db.reconciliationMismatch.findUniqueOrThrow({ where: { id } })).status, 'AUTO_RESOLVED');
     assert.deepEqual(await checkMoneyInvariants(db), []);
   } finally {
-    await fetch(`${stack.serviceUrls.psp}/v1/chaos`, { method: 'DELETE' });
+    await fetch(`${stack.serviceUrls.psp}/v1/chaos`, { method: 'DELETE', headers: authFor('psp') });
   }
 });
 

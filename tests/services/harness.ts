@@ -1,12 +1,14 @@
 // Shared set-up for the service tests: a fresh migrated and seeded database, the
-// six services on ephemeral ports, and a tiny HTTP client that returns status,
-// headers and body instead of throwing.
+// six services on ephemeral ports (test keys, fault injection on unless a test says
+// otherwise), and a tiny HTTP client that returns status, headers and body instead
+// of throwing, and sends each service's key unless told to send another or none.
 import { randomUUID } from 'node:crypto';
 import type { ServiceUrls } from '../../lib/config.ts';
 import type { Db } from '../../lib/db.ts';
 import { seed } from '../../scripts/seed.ts';
 import { startServices, type StartServicesOptions } from '../../services/main.ts';
 import { createTestDatabase } from '../support/database.ts';
+import { authFor, TEST_PSP_API_KEYS, TEST_SERVICE_KEYS } from '../support/service-keys.ts';
 
 export type Service = keyof ServiceUrls;
 
@@ -26,9 +28,13 @@ export interface ServiceStack {
   /** POST with a fresh Idempotency-Key unless one is given (null sends none). */
   post(service: Service, path: string, body?: unknown, key?: string | null, init?: { timeoutMs?: number }): Promise<Answer>;
   get(service: Service, path: string): Promise<Answer>;
-  request(service: Service, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Answer>;
+  /** `headers` add to or replace the defaults; `authorization: null` sends no credentials at all. */
+  request(service: Service, method: string, path: string, body?: unknown, headers?: RequestHeaders): Promise<Answer>;
   stop(): Promise<void>;
 }
+
+/** Request headers; null leaves a default header out. */
+type RequestHeaders = Record<string, string | null>;
 
 export async function startServiceStack(options: Omit<StartServicesOptions, 'databaseUrl'> = {}): Promise<ServiceStack> {
   const database = await createTestDatabase('cf_svc');
@@ -37,6 +43,9 @@ export async function startServiceStack(options: Omit<StartServicesOptions, 'dat
     databaseUrl: database.url,
     ports: { orders: 0, inventory: 0, coupons: 0, loyalty: 0, payments: 0, psp: 0 },
     pspTimeoutCardMs: 200,
+    serviceKeys: TEST_SERVICE_KEYS,
+    pspApiKeys: TEST_PSP_API_KEYS,
+    faultInjection: true,
     ...options,
   });
 
@@ -45,12 +54,13 @@ export async function startServiceStack(options: Omit<StartServicesOptions, 'dat
     method: string,
     path: string,
     body?: unknown,
-    headers: Record<string, string> = {},
+    headers: RequestHeaders = {},
     timeoutMs = 10_000,
   ): Promise<Answer> {
+    const all: RequestHeaders = { ...authFor(service), ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers };
     const response = await fetch(new URL(path, services.urls[service]), {
       method,
-      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      headers: Object.fromEntries(Object.entries(all).filter((entry): entry is [string, string] => entry[1] !== null)),
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
       signal: AbortSignal.timeout(timeoutMs),
     });

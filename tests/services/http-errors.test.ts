@@ -5,6 +5,7 @@ import { createDb } from '../../lib/db.ts';
 import { HttpError, parse, toHttpError } from '../../lib/http-errors.ts';
 import { createOrdersApp } from '../../services/orders/app.ts';
 import { listen } from '../../services/common/server.ts';
+import { authFor, TEST_SERVICE_KEYS } from '../support/service-keys.ts';
 
 describe('error mapping', () => {
   test('a validation failure is 400 invalid_request naming the first bad field, and all of them', () => {
@@ -33,7 +34,7 @@ describe('error mapping', () => {
 
   test('an unreachable database is 503 database_unavailable, on /healthz and on any request', async () => {
     const db = createDb('postgresql://postgres@127.0.0.1:1/nowhere');
-    const server = await listen(createOrdersApp(db), 0, '127.0.0.1');
+    const server = await listen(createOrdersApp(db, { acceptedKeys: TEST_SERVICE_KEYS, inventoryUrl: 'http://127.0.0.1:1', serviceKey: TEST_SERVICE_KEYS[0] }), 0, '127.0.0.1');
     const quiet = console.error;
     console.error = () => {};
     try {
@@ -41,11 +42,11 @@ describe('error mapping', () => {
       assert.equal(health.status, 503);
       assert.equal(((await health.json()) as { error: { code: string } }).error.code, 'database_unavailable');
 
-      const read = await fetch(`${server.url}/orders/o-1`);
+      const read = await fetch(`${server.url}/orders/o-1`, { headers: authFor('orders') });
       assert.equal(read.status, 503);
       const write = await fetch(`${server.url}/orders/o-1/cancel`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': 'k' },
+        headers: { ...authFor('orders'), 'content-type': 'application/json', 'idempotency-key': 'k' },
         body: JSON.stringify({ reason: 'x' }),
       });
       assert.equal(write.status, 503);
@@ -59,11 +60,11 @@ describe('error mapping', () => {
 
   test('malformed JSON is 400 invalid_request', async () => {
     const db = createDb('postgresql://postgres@127.0.0.1:1/nowhere');
-    const server = await listen(createOrdersApp(db), 0, '127.0.0.1');
+    const server = await listen(createOrdersApp(db, { acceptedKeys: TEST_SERVICE_KEYS, inventoryUrl: 'http://127.0.0.1:1', serviceKey: TEST_SERVICE_KEYS[0] }), 0, '127.0.0.1');
     try {
       const response = await fetch(`${server.url}/orders`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': 'k' },
+        headers: { ...authFor('orders'), 'content-type': 'application/json', 'idempotency-key': 'k' },
         body: '{"orderId": ',
       });
       assert.equal(response.status, 400);

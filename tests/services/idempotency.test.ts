@@ -52,7 +52,7 @@ describe('Idempotency-Key', () => {
   test('concurrent requests with one key have exactly one effect', async () => {
     const orderId = uniqueId('order');
     const key = uniqueId('key');
-    const body = { orderId, checkoutId: 'c', customerId: 'cust-bob', currency: 'EUR', lines: [{ sku: 'MUG-LOGO', quantity: 1, unitPriceMinor: 1299 }] };
+    const body = { orderId, checkoutId: 'c', customerId: 'cust-bob', currency: 'EUR', lines: [{ sku: 'MUG-LOGO', quantity: 1, quotedUnitPriceMinor: 1299 }] };
     const answers = await Promise.all(Array.from({ length: 12 }, () => s.post('orders', '/orders', body, key)));
     const statuses = answers.map((a) => a.status);
     assert.ok(statuses.every((st) => st === 201 || st === 429), `statuses: ${statuses}`);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { MAX_CHECKOUT_LINES, MAX_LINE_QUANTITY } from '../../shared/limits.ts';
 import { startServiceStack, uniqueId, type ServiceStack } from './harness.ts';
 
 let s: ServiceStack;
@@ -159,5 +160,35 @@ describe('inventory', () => {
     await addSku(sku, 1);
     await assert.rejects(s.db.$executeRaw`UPDATE inventory_stock SET reserved = 2 WHERE sku = ${sku}`);
     await assert.rejects(s.db.$executeRaw`UPDATE inventory_stock SET on_hand = -1, reserved = 0 WHERE sku = ${sku}`);
+  });
+
+  test('the catalogue answers each known SKU at its price and currency, and lists the unknown ones', async () => {
+    const answer = await s.get('inventory', '/catalogue?sku=HOODIE-GREY-L&sku=NOPE&sku=MUG-LOGO');
+    assert.equal(answer.status, 200);
+    assert.deepEqual(answer.body, {
+      items: [
+        { sku: 'HOODIE-GREY-L', name: 'Hoodie, grey, L', priceMinor: 4999, currency: 'EUR' },
+        { sku: 'MUG-LOGO', name: 'Mug with logo', priceMinor: 1299, currency: 'EUR' },
+      ],
+      unknown: ['NOPE'],
+    });
+    const one = await s.get('inventory', '/catalogue?sku=STICKER-PACK');
+    assert.deepEqual(one.body.items.map((i: { sku: string }) => i.sku), ['STICKER-PACK']);
+  });
+
+  test('a catalogue look-up needs 1 to 50 SKUs and the service key', async () => {
+    const none = await s.get('inventory', '/catalogue');
+    assert.equal(none.status, 400);
+    assert.equal(none.body.error.field, 'sku');
+    const query = Array.from({ length: MAX_CHECKOUT_LINES + 1 }, (_, i) => `sku=S${i}`).join('&');
+    assert.equal((await s.get('inventory', `/catalogue?${query}`)).status, 400);
+    const anonymous = await s.request('inventory', 'GET', '/catalogue?sku=MUG-LOGO', undefined, { authorization: null });
+    assert.equal(anonymous.status, 401);
+  });
+
+  test('a reservation line above the shared quantity limit is refused', async () => {
+    const answer = await reserve(uniqueId('order'), [{ sku: 'MUG-LOGO', quantity: MAX_LINE_QUANTITY + 1 }]);
+    assert.equal(answer.status, 400);
+    assert.equal(answer.body.error.field, 'lines.0.quantity');
   });
 });

@@ -9,6 +9,7 @@ import { createLogger, sdkLogFunction, setLogSink } from '../../lib/logger.ts';
 import { installTracing } from '../../lib/telemetry.ts';
 import { createServiceApp } from '../../services/common/app.ts';
 import { listen, type RunningServer } from '../../services/common/server.ts';
+import { authFor, TEST_SERVICE_KEYS } from '../support/service-keys.ts';
 
 const exporter = new InMemorySpanExporter();
 installTracing({ serviceName: 'logs-test', exporter });
@@ -16,6 +17,7 @@ installTracing({ serviceName: 'logs-test', exporter });
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CALLER_SPAN_ID = '00f067aa0ba902b7';
 const callerHeaders = {
+  ...authFor('orders'),
   'content-type': 'application/json',
   traceparent: `00-${TRACE_ID}-${CALLER_SPAN_ID}-01`,
   'x-workflow-id': 'checkout-logs-1',
@@ -38,7 +40,7 @@ before(async () => {
     router.get('/boom', async () => {
       throw new Error('boom');
     });
-  });
+  }, { acceptedKeys: TEST_SERVICE_KEYS });
   server = await listen(app, 0, '127.0.0.1');
 });
 after(async () => {

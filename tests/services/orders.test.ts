@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { MAX_LINE_QUANTITY, MAX_ORDER_TOTAL_MINOR } from '../../shared/limits.ts';
 import { startServiceStack, uniqueId, type ServiceStack } from './harness.ts';
 
 let s: ServiceStack;
@@ -8,24 +9,32 @@ before(async () => {
 });
 after(() => s.stop());
 
+// Seeded catalogue: TSHIRT-RED-M 19.99, MUG-LOGO 12.99 EUR.
 const LINES = [
-  { sku: 'TSHIRT-RED-M', quantity: 2, unitPriceMinor: 1999 },
-  { sku: 'MUG-LOGO', quantity: 1, unitPriceMinor: 1299 },
+  { sku: 'TSHIRT-RED-M', quantity: 2, quotedUnitPriceMinor: 1999 },
+  { sku: 'MUG-LOGO', quantity: 1 },
 ];
-async function createOrder(orderId = uniqueId('order')) {
+async function createOrder(orderId = uniqueId('order'), overrides: Record<string, unknown> = {}) {
   const answer = await s.post('orders', '/orders', {
     orderId,
     checkoutId: `checkout-${orderId}`,
     customerId: 'cust-alice',
     currency: 'EUR',
     lines: LINES,
+    ...overrides,
   });
   return { orderId, answer };
 }
 const statusChanges = (orderId: string) => s.db.orderStatusChange.count({ where: { orderId } });
+const orderRows = async (orderId: string) => ({
+  orders: await s.db.order.count({ where: { id: orderId } }),
+  lines: await s.db.orderLine.count({ where: { orderId } }),
+  changes: await statusChanges(orderId),
+});
+const NO_ROWS = { orders: 0, lines: 0, changes: 0 };
 
 describe('orders', () => {
-  test('creating an order sums its lines; the same order id again returns it unchanged', async () => {
+  test('creating an order prices its lines from the catalogue; the same order id again returns it unchanged', async () => {
     const { orderId, answer } = await createOrder();
     assert.equal(answer.status, 201);
     assert.equal(answer.body.id, orderId);
@@ -33,7 +42,10 @@ describe('orders', () => {
     assert.equal(answer.body.subtotalMinor, 2 * 1999 + 1299);
     assert.equal(answer.body.totalMinor, 2 * 1999 + 1299);
     assert.equal(answer.body.discountMinor, 0);
-    assert.equal(answer.body.lines.length, 2);
+    assert.deepEqual(answer.body.lines, [
+      { sku: 'MUG-LOGO', quantity: 1, unitPriceMinor: 1299 },
+      { sku: 'TSHIRT-RED-M', quantity: 2, unitPriceMinor: 1999 },
+    ]);
     assert.deepEqual(answer.body.history.map((h: { from: string | null; to: string }) => [h.from, h.to]), [[null, 'PENDING']]);
 
     const again = await createOrder(orderId);
@@ -120,14 +132,99 @@ describe('orders', () => {
       checkoutId: 'c',
       customerId: 'cust-bob',
       currency: 'EUR',
-      lines: [{ sku: 'MUG-LOGO', quantity: 1, unitPriceMinor: 12.5 }],
+      lines: [{ sku: 'MUG-LOGO', quantity: 1, quotedUnitPriceMinor: 12.5 }],
     });
     assert.equal(badLine.status, 400);
     assert.equal(badLine.body.error.code, 'invalid_request');
-    assert.equal(badLine.body.error.field, 'lines.0.unitPriceMinor');
+    assert.equal(badLine.body.error.field, 'lines.0.quotedUnitPriceMinor');
 
     const noReason = await s.post('orders', `/orders/${orderId}/cancel`, {});
     assert.equal(noReason.body.error.field, 'reason');
     assert.equal((await s.get('orders', `/orders/${uniqueId('none')}`)).status, 404);
+  });
+});
+
+describe('orders are priced from the catalogue, never by the caller', () => {
+  test('a caller cannot set the price: unitPriceMinor is refused, and without a quote the catalogue price is charged', async () => {
+    const tampered = await createOrder(uniqueId('order'), { lines: [{ sku: 'HOODIE-GREY-L', quantity: 1, unitPriceMinor: 1 }] });
+    assert.equal(tampered.answer.status, 400);
+    assert.equal(tampered.answer.body.error.field, 'lines.0');
+    assert.deepEqual(await orderRows(tampered.orderId), NO_ROWS);
+
+    const { orderId, answer } = await createOrder(uniqueId('order'), { lines: [{ sku: 'HOODIE-GREY-L', quantity: 3 }] });
+    assert.equal(answer.status, 201);
+    const row = await s.db.order.findUniqueOrThrow({ where: { id: orderId }, include: { lines: true } });
+    assert.equal(row.subtotalMinor, 3 * 4999);
+    assert.equal(row.totalMinor, 3 * 4999);
+    assert.deepEqual(row.lines.map(({ sku, quantity, unitPriceMinor }) => ({ sku, quantity, unitPriceMinor })), [
+      { sku: 'HOODIE-GREY-L', quantity: 3, unitPriceMinor: 4999 },
+    ]);
+  });
+
+  test('a quote that is not the catalogue price is 409 price_changed naming both prices, and writes no order', async () => {
+    const { orderId, answer } = await createOrder(uniqueId('order'), {
+      lines: [
+        { sku: 'MUG-LOGO', quantity: 1, quotedUnitPriceMinor: 1299 },
+        { sku: 'HOODIE-GREY-L', quantity: 1, quotedUnitPriceMinor: 1 },
+      ],
+    });
+    assert.equal(answer.status, 409);
+    assert.equal(answer.body.error.code, 'price_changed');
+    assert.equal(answer.body.error.sku, 'HOODIE-GREY-L');
+    assert.equal(answer.body.error.quotedUnitPriceMinor, 1);
+    assert.equal(answer.body.error.catalogueUnitPriceMinor, 4999);
+    assert.deepEqual(await orderRows(orderId), NO_ROWS);
+  });
+
+  test('an unknown SKU is 409 unknown_sku naming it, and writes no order', async () => {
+    const { orderId, answer } = await createOrder(uniqueId('order'), { lines: [{ sku: 'NO-SUCH-SKU', quantity: 1 }] });
+    assert.equal(answer.status, 409);
+    assert.equal(answer.body.error.code, 'unknown_sku');
+    assert.equal(answer.body.error.sku, 'NO-SUCH-SKU');
+    assert.deepEqual(await orderRows(orderId), NO_ROWS);
+  });
+
+  test('an order in another currency than the catalogue is 409 currency_mismatch; a code outside ISO 4217 is 400', async () => {
+    const usd = await createOrder(uniqueId('order'), { currency: 'USD' });
+    assert.equal(usd.answer.status, 409);
+    assert.equal(usd.answer.body.error.code, 'currency_mismatch');
+    assert.equal(usd.answer.body.error.orderCurrency, 'USD');
+    assert.equal(usd.answer.body.error.catalogueCurrency, 'EUR');
+    assert.deepEqual(await orderRows(usd.orderId), NO_ROWS);
+
+    const zzz = await createOrder(uniqueId('order'), { currency: 'ZZZ' });
+    assert.equal(zzz.answer.status, 400);
+    assert.equal(zzz.answer.body.error.field, 'currency');
+    assert.deepEqual(await orderRows(zzz.orderId), NO_ROWS);
+  });
+
+  test('the shared limits hold: quantity per line and the order total', async () => {
+    const tooMany = await createOrder(uniqueId('order'), { lines: [{ sku: 'MUG-LOGO', quantity: MAX_LINE_QUANTITY + 1 }] });
+    assert.equal(tooMany.answer.status, 400);
+    assert.equal(tooMany.answer.body.error.field, 'lines.0.quantity');
+    assert.deepEqual(await orderRows(tooMany.orderId), NO_ROWS);
+
+    // a SKU priced so that the limit in quantity still takes the total over the limit in money
+    const sku = uniqueId('GOLD');
+    await s.db.stockItem.create({ data: { sku, name: sku, priceMinor: MAX_ORDER_TOTAL_MINOR, currency: 'EUR', onHand: 10 } });
+    const tooMuch = await createOrder(uniqueId('order'), { lines: [{ sku, quantity: 2 }] });
+    assert.equal(tooMuch.answer.status, 400);
+    assert.equal(tooMuch.answer.body.error.field, 'lines');
+    assert.deepEqual(await orderRows(tooMuch.orderId), NO_ROWS);
+    const atTheLimit = await createOrder(uniqueId('order'), { lines: [{ sku, quantity: 1 }] });
+    assert.equal(atTheLimit.answer.status, 201);
+    assert.equal(atTheLimit.answer.body.totalMinor, MAX_ORDER_TOTAL_MINOR);
+  });
+
+  test('an existing order is answered as priced when created, even if the catalogue changed since', async () => {
+    const sku = uniqueId('REPRICE');
+    await s.db.stockItem.create({ data: { sku, name: sku, priceMinor: 500, currency: 'EUR', onHand: 10 } });
+    const lines = [{ sku, quantity: 1, quotedUnitPriceMinor: 500 }];
+    const { orderId, answer } = await createOrder(uniqueId('order'), { lines });
+    assert.equal(answer.status, 201);
+    await s.db.stockItem.update({ where: { sku }, data: { priceMinor: 700 } });
+    const again = await createOrder(orderId, { lines });
+    assert.equal(again.answer.status, 200);
+    assert.equal(again.answer.body.subtotalMinor, 500);
   });
 });

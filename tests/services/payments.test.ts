@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { createDb } from '../../lib/db.ts';
 import { createPaymentsApp } from '../../services/payments/app.ts';
 import { listen } from '../../services/common/server.ts';
+import { authFor, TEST_PSP_API_KEYS, TEST_SERVICE_KEYS } from '../support/service-keys.ts';
 import { CARDS, startServiceStack, uniqueId, until, type ServiceStack } from './harness.ts';
 
 let s: ServiceStack;
@@ -336,12 +337,17 @@ describe('payments', () => {
   test('an unreachable provider is 503 psp_unavailable', async () => {
     const port = await freePort();
     const db = createDb(s.databaseUrl);
-    const app = createPaymentsApp(db, { pspUrl: `http://127.0.0.1:${port}`, pspTimeoutMs: 1_000 });
+    const app = createPaymentsApp(db, {
+      acceptedKeys: TEST_SERVICE_KEYS,
+      pspUrl: `http://127.0.0.1:${port}`,
+      pspApiKey: TEST_PSP_API_KEYS[0],
+      pspTimeoutMs: 1_000,
+    });
     const server = await listen(app, 0, '127.0.0.1');
     const call = async (path: string, body: unknown) => {
       const response = await fetch(`${server.url}${path}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': uniqueId('unreachable') },
+        headers: { ...authFor('payments'), 'content-type': 'application/json', 'idempotency-key': uniqueId('unreachable') },
         body: JSON.stringify(body),
       });
       return { status: response.status, body: (await response.json()) as { error: { code: string } } };

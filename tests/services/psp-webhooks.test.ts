@@ -10,6 +10,7 @@ import { listen } from '../../services/common/server.ts';
 import { createPspApp, type PspAppOptions } from '../../services/psp/app.ts';
 import { setWebhookEndpoint } from '../../services/psp/webhooks.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { authFor, TEST_PSP_API_KEYS } from '../support/service-keys.ts';
 import { CARDS, uniqueId, until } from './harness.ts';
 
 const SECRET = 'whsec_test_secret';
@@ -54,12 +55,18 @@ async function startReceiver(answer: (n: number) => number = () => 200) {
 
 /** One PSP instance (HTTP + background loop) on the test database. */
 async function startPsp(options: PspAppOptions = {}) {
-  const psp = createPspApp(t.db, { pollIntervalMs: 20, ...options, chaos: { processingDelayMs: 50, secret: SECRET, ...options.chaos } });
+  const psp = createPspApp(t.db, {
+    acceptedKeys: TEST_PSP_API_KEYS,
+    faultInjection: true,
+    pollIntervalMs: 20,
+    ...options,
+    chaos: { processingDelayMs: 50, secret: SECRET, ...options.chaos },
+  });
   const server = await listen(psp.app, 0, '127.0.0.1');
   const call = async (method: string, path: string, body?: unknown) => {
     const response = await fetch(new URL(path, server.url), {
       method,
-      headers: { 'content-type': 'application/json', ...(method === 'POST' ? { 'idempotency-key': uniqueId('key') } : {}) },
+      headers: { ...authFor('psp'), 'content-type': 'application/json', ...(method === 'POST' ? { 'idempotency-key': uniqueId('key') } : {}) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await response.text();

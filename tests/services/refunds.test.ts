@@ -253,12 +253,15 @@ describe('payments refunds', () => {
 
 async function paidOrder(totalMinor = 5000) {
   const orderId = uniqueId('order');
+  // orders are priced from the catalogue: an item at exactly this price
+  const sku = uniqueId('ITEM');
+  await s.db.stockItem.create({ data: { sku, name: sku, priceMinor: totalMinor, currency: 'EUR', onHand: 1 } });
   await s.post('orders', '/orders', {
     orderId,
     checkoutId: `checkout-${orderId}`,
     customerId: 'cust-alice',
     currency: 'EUR',
-    lines: [{ sku: 'HOODIE-GREY-L', quantity: 1, unitPriceMinor: totalMinor }],
+    lines: [{ sku, quantity: 1 }],
   });
   await s.post('orders', `/orders/${orderId}/await-payment`, { discountMinor: 0, couponCode: null });
   await s.post('orders', `/orders/${orderId}/pay`, { paymentId: `pay_${orderId}`, amountMinor: totalMinor });
@@ -305,7 +308,7 @@ describe('orders refunds', () => {
     assert.equal((await s.db.order.findUniqueOrThrow({ where: { id: orderId } })).refundedMinor, 900);
 
     const unpaid = uniqueId('order');
-    await s.post('orders', '/orders', { orderId: unpaid, checkoutId: 'c', customerId: 'c', currency: 'EUR', lines: [{ sku: 'MUG-LOGO', quantity: 1, unitPriceMinor: 100 }] });
+    await s.post('orders', '/orders', { orderId: unpaid, checkoutId: 'c', customerId: 'c', currency: 'EUR', lines: [{ sku: 'MUG-LOGO', quantity: 1 }] });
     const refused = await s.post('orders', `/orders/${unpaid}/refunds`, { refundId: `r-${unpaid}`, amountMinor: 100 });
     assert.equal(refused.status, 409);
     assert.equal(refused.body.error.code, 'illegal_transition');

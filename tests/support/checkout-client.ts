@@ -1,6 +1,9 @@
-// Small helpers for driving checkouts through the real HTTP API in tests.
+// Small helpers for driving checkouts through the real HTTP API in tests, with tokens: a
+// checkout is started by its customer (the token's subject is the body's customerId) and read
+// by staff unless a test says who reads it.
 import assert from 'node:assert/strict';
 import type { Db } from '../../lib/db.ts';
+import type { Role } from '../../shared/permissions.ts';
 
 export const CARDS = {
   approve: '4242424242424242',
@@ -9,25 +12,42 @@ export const CARDS = {
   timeout: '4000000000000119',
 } as const;
 
-export async function postCheckout(apiUrl: string, key: string, body: unknown) {
-  const res = await fetch(`${apiUrl}/checkouts`, {
+/** Where the API is and how to get a token for anyone: tests/support/stack.ts's TestStack is one. */
+export interface ApiAccess {
+  apiUrl: string;
+  tokenFor(role: Role | Role[], subject: string): Promise<string>;
+}
+
+/** Who reads a checkout when a test does not say: support may read any. */
+export const STAFF_READER: Caller = ['support', 'it-support'];
+
+/** A role and the subject its token names. */
+export type Caller = [role: Role | Role[], subject: string];
+
+export async function authorization(api: ApiAccess, [role, subject]: Caller): Promise<Record<string, string>> {
+  return { authorization: `Bearer ${await api.tokenFor(role, subject)}` };
+}
+
+/** POST /checkouts as the customer the body names. */
+export async function postCheckout(api: ApiAccess, key: string, body: { customerId: string } & Record<string, unknown>) {
+  const res = await fetch(`${api.apiUrl}/checkouts`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'idempotency-key': key },
+    headers: { 'content-type': 'application/json', 'idempotency-key': key, ...(await authorization(api, ['customer', body.customerId])) },
     body: JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as Record<string, any> };
 }
 
-export async function getCheckout(apiUrl: string, id: string) {
-  const res = await fetch(`${apiUrl}/checkouts/${encodeURIComponent(id)}`);
+export async function getCheckout(api: ApiAccess, id: string, as: Caller = STAFF_READER) {
+  const res = await fetch(`${api.apiUrl}/checkouts/${encodeURIComponent(id)}`, { headers: await authorization(api, as) });
   return { status: res.status, body: (await res.json()) as Record<string, any> };
 }
 
 /** Polls GET /checkouts/:id until the checkout is PAID or CANCELLED. */
-export async function waitForOutcome(apiUrl: string, id: string, timeoutMs = 60_000): Promise<Record<string, any>> {
+export async function waitForOutcome(api: ApiAccess, id: string, timeoutMs = 60_000): Promise<Record<string, any>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { status, body } = await getCheckout(apiUrl, id);
+    const { status, body } = await getCheckout(api, id);
     assert.equal(status, 200, JSON.stringify(body));
     if (body.status === 'PAID' || body.status === 'CANCELLED') return body;
     if (Date.now() > deadline) assert.fail(`checkout ${id} still ${body.status} after ${timeoutMs} ms: ${JSON.stringify(body)}`);
@@ -36,10 +56,10 @@ export async function waitForOutcome(apiUrl: string, id: string, timeoutMs = 60_
 }
 
 /** Polls until the running checkout reports the given step. */
-export async function waitForStep(apiUrl: string, id: string, step: string, timeoutMs = 30_000): Promise<void> {
+export async function waitForStep(api: ApiAccess, id: string, step: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { body } = await getCheckout(apiUrl, id);
+    const { body } = await getCheckout(api, id);
     const current = body.state?.step ?? body.step;
     if (current === step) return;
     if (Date.now() > deadline) assert.fail(`checkout ${id} never reached ${step}: ${JSON.stringify(body)}`);

@@ -77,7 +77,8 @@ export function mockActivities(overrides: Partial<MockedActivities> = {}): MockA
   const happy: MockedActivities = {
     createOrder: async ({ orderId, lines }) => ({
       orderId,
-      subtotalMinor: lines.reduce((sum, l) => sum + l.quantity * l.unitPriceMinor, 0),
+      // stands in for the orders service, which prices from the catalogue; the quote is its price here
+      subtotalMinor: lines.reduce((sum, l) => sum + l.quantity * (l.unitPriceMinor ?? 0), 0),
     }),
     cancelOrder: async () => ({ cancelled: true }),
     markAwaitingPayment: async () => ({ totalMinor: 0 }),

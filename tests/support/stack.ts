@@ -1,6 +1,7 @@
 // The whole system with real parts for integration tests: a fresh migrated and
 // seeded PostgreSQL database, a real Temporal dev server on free ports, the six
-// services on ephemeral ports, the checkout worker and the HTTP API.
+// services on ephemeral ports, the checkout worker, a development identity provider
+// and the HTTP API that trusts it (tokenFor gives a token for any role and subject).
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
@@ -9,6 +10,8 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { createApiApp } from '../../api/app.ts';
+import { createCatalogueClient } from '../../api/catalogue.ts';
+import { createTokenVerifier } from '../../api/auth.ts';
 import { loadConfig, serviceUrlEnv, type ServiceUrls } from '../../lib/config.ts';
 import { temporalClientInterceptors } from '../../lib/telemetry.ts';
 import { freePort, startDevServer, type DevServer } from '../../lib/temporal-dev-server.ts';
@@ -16,7 +19,10 @@ import { seed } from '../../scripts/seed.ts';
 import { startServices, type StartServicesOptions } from '../../services/main.ts';
 import { createCheckoutWorker } from '../../workers/checkout-worker.ts';
 import { createCouponGrantsWorker } from '../../workers/coupon-grants-worker.ts';
+import type { Role } from '../../shared/permissions.ts';
+import { authConfigFor, startTestIssuer, type DevIssuer } from './auth.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
+import { authFor, TEST_CREDENTIALS, TEST_KEYS_ENV, TEST_PSP_API_KEYS, TEST_SERVICE_KEYS } from './service-keys.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -26,6 +32,10 @@ export interface TestStack {
   client: Client;
   serviceUrls: ServiceUrls;
   apiUrl: string;
+  /** The identity provider the API trusts. */
+  issuer: DevIssuer;
+  /** An access token the API accepts, for `subject` in `role` (a customer's subject is their customer id). */
+  tokenFor(role: Role | Role[], subject: string): Promise<string>;
   /** Starts a worker in this process (returns once it is polling). */
   startWorker(): Promise<Worker>;
   /** Starts `workers/main.ts` as a separate process, e.g. to kill it mid-flight; `env` adds to its environment. */
@@ -57,7 +67,11 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     pspWebhookSecret: TEST_WEBHOOK_SECRET,
     pspChaos: options.pspChaos,
     pspWebhookDelivery: options.pspWebhookDelivery,
+    serviceKeys: TEST_SERVICE_KEYS,
+    pspApiKeys: TEST_PSP_API_KEYS,
+    faultInjection: true,
   });
+  const issuer = await startTestIssuer();
   const connection = await Connection.connect({ address: temporal.address });
   // As api/main.ts builds it: the trace goes on into the workflow if the test installed tracing.
   const client = new Client({ connection, namespace: 'default', interceptors: temporalClientInterceptors() });
@@ -65,6 +79,9 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   const app = createApiApp({
     client,
     namespace: 'default',
+    verifier: createTokenVerifier(authConfigFor(issuer)),
+    issuerUrl: issuer.url,
+    catalogue: createCatalogueClient(services.urls.inventory, { serviceKey: TEST_CREDENTIALS.serviceKey }),
     db: database.db,
     webhookSecrets: [TEST_WEBHOOK_SECRET],
     checkDatabase: async () => {
@@ -84,7 +101,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   // The API starts after the services, so its address is registered at the PSP now, as on a provider's dashboard.
   const registered = await fetch(`${services.urls.psp}/v1/webhook-endpoint`, {
     method: 'PUT',
-    headers: { 'content-type': 'application/json' },
+    headers: { ...authFor('psp'), 'content-type': 'application/json' },
     body: JSON.stringify({ url: `${apiUrl}/webhooks/psp` }),
   });
   if (!registered.ok) throw new Error(`cannot register the webhook endpoint at the PSP: ${registered.status} ${await registered.text()}`);
@@ -99,12 +116,15 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     client,
     serviceUrls: services.urls,
     apiUrl,
+    issuer,
+    tokenFor: (role, subject) => issuer.tokenFor(role, subject),
     async startWorker() {
       const workerConnection = await NativeConnection.connect({ address: temporal.address });
       const worker = await createCheckoutWorker({
         connection: workerConnection,
         namespace: 'default',
         serviceUrls: services.urls,
+        credentials: TEST_CREDENTIALS,
         db: database.db,
       });
       const running = worker.run();
@@ -114,6 +134,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
         connection: workerConnection,
         namespace: 'default',
         serviceUrls: services.urls,
+        credentials: TEST_CREDENTIALS,
         grantsPerSecond,
       });
       workers.push({ worker: grantsWorker, running: grantsWorker.run(), connection: workerConnection });
@@ -130,6 +151,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
           // its own metrics port: worker processes of concurrent test files must not collide on the default
           WORKER_METRICS_ADDRESS: `127.0.0.1:${await freePort()}`,
           ...serviceUrlEnv(services.urls),
+          ...TEST_KEYS_ENV,
           ...extraEnv,
         },
         stdio: ['ignore', 'pipe', 'inherit'],
@@ -155,7 +177,9 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       for (const connection of new Set(workers.map((w) => w.connection))) {
         await connection.close();
       }
+      api.closeAllConnections();
       await new Promise((resolve) => api.close(resolve));
+      await issuer.stop();
       await connection.close();
       await services.close();
       await temporal.stop();
