@@ -160,9 +160,11 @@ export function openApiDocument(table: RouteTable, opts: OpenApiOptions, unrepre
 
     const responses: Record<string, JsonObject> = {};
     for (const [status, response] of Object.entries(spec.responses)) {
+      // a refusal a route declares itself (e.g. 404 "no run yet" without a path parameter) is the shared error unless it says otherwise
+      const schema = response.schema ? convert(response.schema, `response ${status}`) : Number(status) >= 400 ? errorRef : undefined;
       responses[status] = {
         description: response.description,
-        ...(response.schema ? { content: { 'application/json': { schema: convert(response.schema, `response ${status}`) } } } : {}),
+        ...(schema ? { content: { 'application/json': { schema } } } : {}),
       };
     }
     for (const status of refusalsOf(spec)) {

@@ -66,7 +66,15 @@ export async function performOperatorAction<Ret, Arg extends object>(deps: Opera
   });
   try {
     const result = await callTemporal(deps.client, deps.temporalTimeoutMs, () =>
-      asCaller(deps.client, principal).getHandle(action.workflowId).executeUpdate(action.update, { args: [action.arg] }),
+      asCaller(deps.client, principal)
+        .getHandle(action.workflowId)
+        .executeUpdate(action.update, { args: [action.arg] })
+        .catch((err: unknown) => {
+          // Answered here: callTemporal would read its DEADLINE_EXCEEDED cause as "Temporal is down",
+          // while Temporal took the call and only no worker confirmed it.
+          if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) throw toHttpAnswer(err, action.workflowId);
+          throw err;
+        }),
     );
     await deps.audit.settled(auditId, 'accepted', null);
     return result;

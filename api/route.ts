@@ -6,7 +6,7 @@
 // contract others read is the one the routes enforce.
 import express, { type Request, type Response, type Router } from 'express';
 import type { z } from 'zod';
-import { parse } from '../lib/http-errors.ts';
+import { invalidRequest, parse } from '../lib/http-errors.ts';
 import type { Permission, Principal } from '../shared/permissions.ts';
 import { authenticate, principalOf, requirePermission, type TokenVerifier } from './auth.ts';
 
@@ -79,6 +79,9 @@ export function declareRoutes(router: Router, table: RouteTable, verifier: Token
       spec.permissions === 'public' ? [] : [authenticated, requirePermission(...spec.permissions)];
     const body = spec.body ? [express.json({ limit: spec.bodyLimit ?? DEFAULT_BODY_LIMIT })] : [];
     router[spec.method](spec.path, ...guards, ...body, async (req: Request, res: Response) => {
+      refuseNul(req.params, 'params');
+      refuseNul(req.query, 'query');
+      refuseNul(req.body, 'body');
       await handler({
         req,
         res,
@@ -90,4 +93,24 @@ export function declareRoutes(router: Router, table: RouteTable, verifier: Token
       });
     });
   };
+}
+
+/**
+ * PostgreSQL cannot store U+0000 in text or jsonb, and no field of ours has a use for it: refused
+ * at the door, naming the field, before any schema, run or audit row sees it.
+ */
+function refuseNul(value: unknown, where: string, path: string[] = []): void {
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) {
+      const field = path.join('.') || where;
+      throw invalidRequest(`${field}: must not contain the NUL character`, field);
+    }
+  } else if (Array.isArray(value)) {
+    value.forEach((item, i) => refuseNul(item, where, [...path, String(i)]));
+  } else if (value !== null && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      refuseNul(key, where, [...path, key]);
+      refuseNul(item, where, [...path, key]);
+    }
+  }
 }

@@ -11,6 +11,9 @@ import {
   type ConnectionOptions,
 } from '@temporalio/client';
 import { unavailable, type HttpError } from '../lib/http-errors.ts';
+import { createLogger } from '../lib/logger.ts';
+
+const log = createLogger('api');
 
 type GrpcInterceptor = NonNullable<ConnectionOptions['interceptors']>[number];
 
@@ -50,7 +53,10 @@ export function isTimeout(err: unknown, deadline: number): boolean {
 }
 
 export function temporalUnavailable(err: unknown, deadline: number, timeoutMs: number): HttpError {
-  const why = isTimeout(err, deadline) ? `no answer within ${timeoutMs} ms` : errorMessage(err);
+  // The cause (addresses, socket errors) goes to our log, never to the caller.
+  const timedOut = isTimeout(err, deadline);
+  log.warn('Temporal call failed', { reason: timedOut ? `no answer within ${timeoutMs} ms` : errorMessage(err) });
+  const why = timedOut ? `no answer within ${timeoutMs} ms` : 'not reachable';
   return unavailable('temporal_unavailable', `Temporal is unavailable (${why}); retry later`);
 }
 

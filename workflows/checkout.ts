@@ -1,8 +1,8 @@
 // The checkout as a saga. Each step registers its compensation before it runs (a step can
 // take effect and still time out); a business refusal, an unavailable service, a payment the
-// provider does not decide before the deadline, or the `cancel` signal before capture undoes
-// what was registered, newest first. From capture on, the money moves: nothing can cancel the
-// checkout any more and every remaining step runs until done.
+// provider does not decide before the deadline, or an operator's `cancel` (Update or signal)
+// before capture undoes what was registered, newest first. From capture on, the money moves:
+// nothing can cancel the checkout any more and every remaining step runs until done.
 //
 // The provider decides payments asynchronously. The checkout waits for its notification but
 // never depends on it: it asks the provider itself (workflows/payment-outcome.ts). And it never
@@ -27,9 +27,11 @@ import type { Duration } from '@temporalio/common';
 import type { CheckoutActivities, PaymentSnapshot } from '../activities/index.ts';
 import {
   cancelCheckoutSignal,
+  cancelCheckoutUpdate,
   checkoutStateQuery,
   orderIdFor,
   refundRequestIdFor,
+  type CancelRequest,
   type CheckoutInput,
   type CheckoutResult,
   type CheckoutState,
@@ -51,6 +53,8 @@ import {
   RegionKey,
 } from '../shared/search-attributes.ts';
 import { authorizationDecided, captureSettled, DEFAULT_TIMING, paymentOutcomes } from './payment-outcome.ts';
+import type { Refusal } from '../shared/operator-actions.ts';
+import { operatorActions } from './operator-actions.ts';
 import { moneyReturned, refundThroughWorkflow } from './refund-child.ts';
 import { describeStall, OPERATOR_VISIBILITY_PATCH, refusedSteps } from './refused-steps.ts';
 
@@ -131,15 +135,30 @@ export async function checkout(input: CheckoutInput): Promise<CheckoutResult> {
   let cancelRequested: string | null = null;
   const pastCancelling = () => captureStarted || state.step === 'COMPENSATING';
   setHandler(checkoutStateQuery, () => state);
-  setHandler(cancelCheckoutSignal, ({ reason }) => {
-    if (pastCancelling()) {
-      log.info('Cancel ignored: the checkout is already past the point of cancelling', { reason, step: state.step });
-      return;
-    }
-    cancelRequested ??= reason;
-    beforeCapture.cancel();
+  // Every operator action answers with a copy of the state; a refused signal only re-renders the details.
+  const actions = operatorActions(() => state, () => show({ upsert: false }));
+  // `by` is the operator's identity on the Update; the CLI's signal may come without one.
+  actions.accept<CancelRequest & { by?: string }>({
+    signal: cancelCheckoutSignal,
+    update: cancelCheckoutUpdate,
+    check: (): Refusal | null => {
+      if (captureStarted) return { code: 'capture_started', message: 'capture has started: the money moves, so the checkout can no longer be cancelled (refund it instead)' };
+      if (cancelRequested !== null || state.step === 'COMPENSATING') {
+        return { code: 'already_cancelling', message: `the checkout is already being cancelled: ${cancelRequested ?? state.cancelReason ?? 'checkout cancelled'}` };
+      }
+      return null;
+    },
+    apply: ({ reason, by }) => {
+      if (by !== undefined) log.info('Checkout cancelled by an operator', { by, reason });
+      cancelRequested = reason;
+      beforeCapture.cancel();
+      // The scope's cancellation reaches the step in flight at once and the undo begins (COMPENSATING)
+      // in the same workflow task: the update answers with that.
+      return () => state.cancelReason !== null || state.status !== 'RUNNING';
+    },
   });
-  const steps = refusedSteps(show);
+  const steps = refusedSteps(show, actions);
+  actions.listen();
   const persist = steps.persist;
   // Asking the provider is cancellable while the customer may still cancel; after that it must not give up.
   const checkPayment = () => untilDone('Check payment with the provider', PSP_CALL).syncPayment({ orderId });
@@ -170,11 +189,14 @@ export async function checkout(input: CheckoutInput): Promise<CheckoutResult> {
     }
     const paymentStatus = state.payment.status ? ` · payment ${state.payment.status}` : '';
     const refusals = refused.map(({ step, why, waitMinutes }) => ` · ${step} refused (${why}); retrying in ${waitMinutes} min — needs an operator`);
-    setCurrentDetails(`**${state.step}** · order ${orderId} · ${formatMoney({ amountMinor, currency: state.currency })}${paymentStatus}${refusals.join('')}${describeStall(stalled)}`);
+    setCurrentDetails(
+      `**${state.step}** · order ${orderId} · ${formatMoney({ amountMinor, currency: state.currency })}${paymentStatus}${refusals.join('')}${describeStall(stalled)}${actions.ignored()}`,
+    );
   }
   const enter = (step: CheckoutStep, status: CheckoutStatus = 'RUNNING') => {
     state.step = step;
     state.status = status;
+    actions.forget();
     show({ upsert: true });
   };
 
@@ -360,7 +382,7 @@ export async function checkout(input: CheckoutInput): Promise<CheckoutResult> {
 
   /**
    * Point of no return: a capture that timed out may have taken the money, so from here on
-   * the cancel signal is ignored and every step is retried until it succeeds.
+   * a cancel is refused (`capture_started`) and every step is retried until it succeeds.
    */
   async function captureAndFulfil(): Promise<CheckoutResult> {
     captureStarted = true;

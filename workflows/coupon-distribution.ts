@@ -8,7 +8,8 @@
 // its worker and enforced by the Temporal server across all workers — not counted here.
 //
 // Pause and cancel take effect between waves: batches already started run to their end, so no
-// customer is left with a reservation half-way.
+// customer is left with a reservation half-way. Pause, resume and cancel are Updates (the API's)
+// and signals (the CLI's) with one rule: one that changes nothing (pausing a paused run) is refused.
 import {
   condition,
   continueAsNew,
@@ -22,6 +23,7 @@ import {
 import type { DistributionRecipientActivities } from '../activities/coupons-issuance.ts';
 import {
   cancelDistributionSignal,
+  cancelDistributionUpdate,
   distributionBatchProgressQuery,
   distributionBatchSummary,
   distributionProgressQuery,
@@ -29,7 +31,10 @@ import {
   distributionRequestId,
   distributionWorkflowId,
   pauseDistributionSignal,
+  pauseDistributionUpdate,
   resumeDistributionSignal,
+  resumeDistributionUpdate,
+  type DistributionAction,
   type DistributionBatchProgress,
   type DistributionInput,
   type DistributionProgress,
@@ -38,7 +43,9 @@ import {
   type IssuanceResult,
 } from '../shared/coupons.ts';
 import { FlowStatusKey, NeedsAttentionKey } from '../shared/search-attributes.ts';
+import type { Refusal } from '../shared/operator-actions.ts';
 import { issueCoupon } from './coupon-issuance.ts';
+import { operatorActions } from './operator-actions.ts';
 
 export const DEFAULT_BATCH_SIZE = 500;
 export const DEFAULT_PARALLEL_BATCHES = 2;
@@ -95,9 +102,48 @@ export async function couponDistribution(input: DistributionInput): Promise<Dist
     totals: { ...totals },
   });
   setHandler(distributionProgressQuery, progress);
-  setHandler(pauseDistributionSignal, () => void (paused = true));
-  setHandler(resumeDistributionSignal, () => void (paused = false));
-  setHandler(cancelDistributionSignal, () => void (cancelled = true));
+  // Who last paused, resumed or cancelled, for the details.
+  let lastAction = '';
+  // A refused signal re-renders the details only (show() would upsert a status that moved meanwhile).
+  const actions = operatorActions(progress, () => setCurrentDetails(describe(progress())));
+  const stillRunning = (): Refusal | null => (cancelled ? { code: 'already_cancelled', message: 'the distribution is cancelled' } : null);
+  const record = (verb: string, { by, reason }: Partial<DistributionAction>) => {
+    lastAction = by ? ` · ${verb} by ${by}${reason ? `: ${reason}` : ''}` : '';
+    actions.forget();
+    setCurrentDetails(describe(progress()));
+  };
+  // Senders from before pause and resume took an argument sent none.
+  const anonymous = { by: '' } as DistributionAction;
+  actions.accept({
+    signal: pauseDistributionSignal,
+    update: pauseDistributionUpdate,
+    signalDefault: anonymous,
+    check: () => stillRunning() ?? (paused ? { code: 'already_paused', message: 'the distribution is already paused' } : null),
+    apply: (action) => {
+      paused = true;
+      record('paused', action);
+    },
+  });
+  actions.accept({
+    signal: resumeDistributionSignal,
+    update: resumeDistributionUpdate,
+    signalDefault: anonymous,
+    check: () => stillRunning() ?? (paused ? null : { code: 'not_paused', message: 'the distribution is not paused' }),
+    apply: (action) => {
+      paused = false;
+      record('resumed', action);
+    },
+  });
+  actions.accept({
+    signal: cancelDistributionSignal,
+    update: cancelDistributionUpdate,
+    check: stillRunning,
+    apply: (action) => {
+      cancelled = true;
+      record('cancelled', action);
+    },
+  });
+  actions.listen();
   /**
    * FlowStatus follows status() (upserted when it changes); the details follow every wave.
    * NeedsAttention stays false, even while PAUSED: a pause is a person's deliberate choice, not a
@@ -108,17 +154,21 @@ export async function couponDistribution(input: DistributionInput): Promise<Dist
     const now = progress();
     if (now.status !== shownStatus) {
       shownStatus = now.status;
+      actions.forget();
       upsertSearchAttributes([
         { key: FlowStatusKey, value: now.status },
         { key: NeedsAttentionKey, value: false },
       ]);
     }
-    const { issued, exhausted, limitReached, failed } = now.totals;
-    setCurrentDetails(
-      `**${now.status}** · campaign ${input.campaignId} · ${now.processed}/${now.recipients} recipients · ` +
-        `${issued} issued, ${exhausted} quota exhausted, ${limitReached} at their limit, ${failed} failed`,
-    );
+    setCurrentDetails(describe(now));
   };
+  function describe(now: DistributionProgress): string {
+    const { issued, exhausted, limitReached, failed } = now.totals;
+    return (
+      `**${now.status}** · campaign ${input.campaignId} · ${now.processed}/${now.recipients} recipients · ` +
+      `${issued} issued, ${exhausted} quota exhausted, ${limitReached} at their limit, ${failed} failed${lastAction}${actions.ignored()}`
+    );
+  }
   show();
   const total = (recipientCount ??= await recipientsStep('Count the recipients').countDistributionRecipients({ distributionId: input.distributionId }));
 

@@ -1,8 +1,9 @@
-// A mismatch the rules could not settle waits here for an operator. The `resolve` signal names
-// the action; the workflow carries it out and closes the record. An action that cannot be
-// carried out (the checkout is gone, the refund was refused or still waits for a decision in
-// its own Refund workflow) leaves the mismatch OPEN with the reason in its details, and the
-// workflow waits for the next decision.
+// A mismatch the rules could not settle waits here for an operator. The `resolve` Update (or
+// signal) names the action; the workflow carries it out and closes the record. An action that
+// cannot be carried out (the checkout is gone, the refund was refused or still waits for a
+// decision in its own Refund workflow) leaves the mismatch OPEN with the reason in its details,
+// and the workflow waits for the next decision. One decision at a time: another while one is
+// being carried out is refused (`action_pending`), one after the mismatch closed too.
 import {
   ActivityFailure,
   condition,
@@ -20,16 +21,21 @@ import {
 import type { ReconciliationActivities } from '../activities/reconciliation.ts';
 import { checkoutWorkflowIdForOrder } from '../shared/checkout.ts';
 import { paymentEventSignal } from '../shared/payments.ts';
-import { refundIdFor } from '../shared/refunds.ts';
+import type { Refusal } from '../shared/operator-actions.ts';
+import { reconciliationRefundRequestId, refundIdFor } from '../shared/refunds.ts';
 import {
   mismatchStateQuery,
   resolveMismatchSignal,
+  resolveMismatchUpdate,
+  RESOLUTION_ACTIONS,
   type MismatchKind,
+  type MismatchState,
   type MismatchStatus,
   type ResolutionAction,
   type ResolveRequest,
 } from '../shared/reconciliation.ts';
 import { FlowStatusKey, NeedsAttentionKey } from '../shared/search-attributes.ts';
+import { operatorActions } from './operator-actions.ts';
 import { moneyReturned, refundEnded, refundThroughWorkflow } from './refund-child.ts';
 import { OPERATOR_VISIBILITY_PATCH } from './refused-steps.ts';
 
@@ -68,36 +74,61 @@ export interface MismatchResolutionResult {
 export async function mismatchResolution(input: MismatchResolutionInput): Promise<MismatchResolutionResult> {
   let status: MismatchStatus = 'OPEN';
   let resolution: ResolveRequest | null = null;
+  // Decisions taken up in turn; more than one waits here only in runs recorded before one at a time.
   const requests: ResolveRequest[] = [];
-  setHandler(mismatchStateQuery, () => ({ mismatchId: input.mismatchId, status, resolution }));
-  setHandler(resolveMismatchSignal, (request) => {
-    if (status === 'OPEN') requests.push(request);
-    else log.info('Mismatch already resolved; decision ignored', { mismatchId: input.mismatchId, by: request.by });
+  let carrying: ResolveRequest | null = null;
+  const state = (): MismatchState => ({ mismatchId: input.mismatchId, status, resolution, pending: carrying ?? requests[0] ?? null });
+  setHandler(mismatchStateQuery, state);
+  let details = `**OPEN** · ${input.kind} on ${input.reference} · waiting for an operator's resolve (complete-order, refund or accept)`;
+  // A refused signal re-renders the details only: no command where a run recorded before added none.
+  const actions = operatorActions(state, () => setCurrentDetails(`${details}${actions.ignored()}`));
+  actions.accept({
+    signal: resolveMismatchSignal,
+    update: resolveMismatchUpdate,
+    check: (): Refusal | null => {
+      if (status !== 'OPEN') {
+        return { code: 'already_resolved', message: `the mismatch is ${status}${resolution ? `: ${resolution.action} by ${resolution.by}` : ''}` };
+      }
+      const pending = carrying ?? requests[0];
+      if (pending) return { code: 'action_pending', message: `${pending.action} by ${pending.by} is being carried out` };
+      return null;
+    },
+    apply: (request) => {
+      requests.push(request);
+      // Taken up in the same workflow task: the update answers with the decision being carried out.
+      return () => !requests.includes(request);
+    },
+    malformed: ({ action }) => (RESOLUTION_ACTIONS.includes(action) ? null : `unknown action "${String(action)}"; one of ${RESOLUTION_ACTIONS.join(', ')}`),
   });
+  actions.listen();
   /**
    * Shows where the mismatch stands. It starts OPEN and waiting (set by whoever started it);
    * runs recorded before these upserts existed replay without them.
    */
-  const show = (waitingForOperator: boolean, details: string) => {
+  const show = (waitingForOperator: boolean, now: string) => {
     if (patched(OPERATOR_VISIBILITY_PATCH)) {
       upsertSearchAttributes([
         { key: FlowStatusKey, value: status },
         { key: NeedsAttentionKey, value: waitingForOperator },
       ]);
     }
-    setCurrentDetails(`**${status}** · ${input.kind} on ${input.reference} · ${details}`);
+    details = `**${status}** · ${input.kind} on ${input.reference} · ${now}`;
+    actions.forget();
+    setCurrentDetails(details);
   };
-  setCurrentDetails(`**OPEN** · ${input.kind} on ${input.reference} · waiting for an operator's resolve (complete-order, refund or accept)`);
+  setCurrentDetails(details);
 
   for (let decisions = 1; status === 'OPEN'; decisions++) {
     await condition(() => requests.length > 0);
     const request = requests.shift()!;
+    carrying = request;
     show(false, `carrying out ${request.action} decided by ${request.by}`);
     const failure = await carryOut(request.action, input, { by: request.by, note: request.note, attempt: `${request.by}-${decisions}` });
     if (failure === null) {
       await records('Mark the mismatch resolved').markMismatch({ id: input.mismatchId, status: 'RESOLVED', ...request });
       status = 'RESOLVED';
       resolution = request;
+      carrying = null;
       show(false, `${request.action} by ${request.by}`);
     } else {
       log.warn('Resolution could not be carried out; waiting for another decision', { mismatchId: input.mismatchId, failure });
@@ -106,6 +137,7 @@ export async function mismatchResolution(input: MismatchResolutionInput): Promis
         id: input.mismatchId,
         details: { lastAttempt: `${request.action} by ${request.by} failed: ${failure}` },
       });
+      carrying = null;
     }
   }
   return { mismatchId: input.mismatchId, status, resolution };
@@ -222,7 +254,5 @@ async function refundAtProvider(mismatch: MismatchResolutionInput, pspPaymentId:
   return refund.status === 'SUCCEEDED' ? null : `the provider refused refund ${refund.refundId}: ${refund.failureReason ?? 'no reason given'}`;
 }
 
-/** The request id of a mismatch's refund; the workflow id and refund id derive from it. */
-export function reconciliationRefundRequestId(mismatchId: string): string {
-  return `reconciliation-${mismatchId.replace(/[^A-Za-z0-9_-]/g, '.')}`;
-}
+// Kept here too: the request id of a mismatch's refund now lives beside the other reserved ids.
+export { reconciliationRefundRequestId };

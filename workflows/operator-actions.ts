@@ -3,7 +3,8 @@
 // lets the handler record it, with no check-then-act race. Operators in the Web UI or the CLI
 // send the same action as a signal: it runs the same rule, and a signal the rule refuses is
 // logged and shown in the run's current details instead of vanishing.
-import { condition, log, patched, setHandler, type SignalDefinition, type UpdateDefinition } from '@temporalio/workflow';
+import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
+import { condition, log, patched, setHandler } from '@temporalio/workflow';
 import { refusalFailure, type Refusal, type RefusalCode } from '../shared/operator-actions.ts';
 
 /**

@@ -2,8 +2,11 @@
 // (workflows/refund.ts) as a child under an id derived from its own request, and waits for the
 // outcome. The id makes a second attempt harmless: a refund already under way or finished is
 // found and reported, never started again; only one that failed or was terminated (no answer at
-// all) is started again, and the refund's own idempotency keys make that safe. The child outlives
-// its parent: money on its way back is not abandoned because the workflow that asked closed.
+// all) is started again, and the refund's own idempotency keys make that safe. A refund found under
+// the id that is for another order, requester or amount is not taken for ours: reading it fails
+// (`foreign_refund`), so the caller keeps the money as not returned and shows it to an operator (a
+// checkout's refused-step wait, a mismatch left OPEN). The child outlives its parent: money on its
+// way back is not abandoned because the workflow that asked closed.
 import {
   ChildWorkflowFailure,
   condition,
@@ -61,7 +64,10 @@ const lookups = proxyActivities<RefundChildActivities>({
 const FIRST_LOOKUP_MS = 1_000;
 const MAX_LOOKUP_INTERVAL_MS = 30_000;
 
-/** Starts (or finds) the refund for `input.requestId` and waits for its outcome. */
+/**
+ * Starts (or finds) the refund for `input.requestId` and waits for its outcome. A refund found under
+ * that id that is not this request's fails with an ActivityFailure (`foreign_refund`).
+ */
 export async function refundThroughWorkflow(input: RefundInput, options: RefundOptions = {}): Promise<RefundOutcome> {
   const workflowId = refundWorkflowId(input.requestId);
   const deadline = options.waitMs === undefined ? undefined : Date.now() + options.waitMs;
@@ -95,7 +101,7 @@ export async function refundThroughWorkflow(input: RefundInput, options: RefundO
       if (!(answer.failure instanceof ChildWorkflowFailure)) throw answer.failure;
       log.error('Refund workflow ended without an answer; starting it again', { workflowId, error: answer.failure.cause?.message });
     } else {
-      const found = await waitForExisting(workflowId, remaining);
+      const found = await waitForExisting(workflowId, input, remaining);
       if (found.execution === 'COMPLETED' && found.state) return { workflowId, status: found.state.status, state: found.state, startedHere: false };
       if (found.execution === 'RUNNING') return { workflowId, status: found.state?.status ?? 'RUNNING', state: found.state, startedHere: false };
       log.error('Refund workflow found closed without an answer; starting it again', { workflowId, execution: found.execution });
@@ -106,10 +112,14 @@ export async function refundThroughWorkflow(input: RefundInput, options: RefundO
   }
 }
 
-/** Reads a refund some other execution started until it closes, or the wait is over (then RUNNING). */
-async function waitForExisting(workflowId: string, remaining: () => number | undefined): Promise<RefundWorkflowOutcome> {
+/**
+ * Reads a refund some other execution started until it closes, or the wait is over (then RUNNING).
+ * One that is not `request`'s fails the read (ActivityFailure `foreign_refund`), every time it is read.
+ */
+async function waitForExisting(workflowId: string, request: RefundInput, remaining: () => number | undefined): Promise<RefundWorkflowOutcome> {
+  const expected = { orderId: request.orderId, amount: request.amount, requestedBy: request.requestedBy };
   for (let intervalMs = FIRST_LOOKUP_MS; ; intervalMs = Math.min(intervalMs * 2, MAX_LOOKUP_INTERVAL_MS)) {
-    const found = await lookups.readRefundWorkflow({ workflowId });
+    const found = await lookups.readRefundWorkflow({ workflowId, expected });
     if (found.execution !== 'RUNNING') return found;
     const left = remaining();
     if (left === 0) return found;

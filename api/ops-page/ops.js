@@ -421,7 +421,8 @@ async function loadHistory(run, panel) {
     return;
   }
   const { events, truncated } = res.body;
-  panel.replaceChildren(
+  // replaceChildren would show a null as the text "null": only what is there goes in
+  const parts = [
     truncated ? el('p', { class: 'hint', 'data-testid': 'history-truncated' }, `Older events left out: the last ${events.length} are shown.`) : null,
     events.length
       ? el(
@@ -438,7 +439,8 @@ async function loadHistory(run, panel) {
           ),
         )
       : el('p', { class: 'hint', 'data-testid': 'history-state' }, 'No events yet.'),
-  );
+  ];
+  panel.replaceChildren(...parts.filter(Boolean));
 }
 
 // --- one action: an inline form, the POST, the API's answer -----------------------------------
@@ -481,7 +483,7 @@ function openForm(run, name, area) {
     if (res.status === 401) return; // on the way to sign-in
     if (!res.ok) {
       // the run's (or the API's) own reason, e.g. four_eyes: the form stays, so the person can read it and cancel
-      showError(error, `${res.status === 409 ? 'The run refused' : 'Refused'}: ${describeError(res.status, res.body)}`);
+      showError(error, `Refused: ${describeError(res.status, res.body)}`);
       return;
     }
     area.replaceChildren();
@@ -554,12 +556,12 @@ async function start() {
   }
   const res = await api('GET', '/me');
   if (res.status === 401) return; // signInAgain took over
+  sessionStorage.removeItem(JUST_SIGNED_IN_KEY);
   if (!res.ok) {
     showSignedOut();
     sessionError(`Cannot tell who is signed in: ${describeError(res.status, res.body)}`);
     return;
   }
-  sessionStorage.removeItem(JUST_SIGNED_IN_KEY);
   me = { subject: res.body.subject, roles: res.body.roles ?? [], permissions: res.body.permissions ?? [] };
   showSignedIn();
   refresh();

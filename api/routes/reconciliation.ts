@@ -152,7 +152,7 @@ export function reconciliationRoutes(route: RouteDeclarer, deps: ReconciliationR
       tag: 'reconciliation',
       permissions: ['mismatches:read'],
       query: noQuery,
-      responses: { 200: { description: 'The run', schema: runView } },
+      responses: { 200: { description: 'The run', schema: runView }, 404: { description: 'No reconciliation run yet' } },
     },
     async ({ res }) => {
       const run = await db.reconciliationRun.findFirst({ orderBy: { startedAt: 'desc' } });

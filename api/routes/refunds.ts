@@ -36,6 +36,7 @@ import {
   type RefundState,
   type RefundStatus,
 } from '../../shared/refunds.ts';
+import { MAX_CHECKOUT_LINES, MAX_LINE_QUANTITY, MAX_ORDER_TOTAL_MINOR } from '../../shared/limits.ts';
 import { CustomerIdKey, CurrencyKey, RegionKey } from '../../shared/search-attributes.ts';
 import { WORKFLOW_TYPES } from '../../shared/workflow-types.ts';
 import { hasPermission } from '../auth.ts';
@@ -70,11 +71,11 @@ const refundRequestSchema = z.object({
     // the ids the system gives its own refunds (a cancelled checkout's, a reconciliation fix)
     .refine((requestId) => !isReservedRefundRequestId(requestId), 'is reserved for refunds the system starts itself'),
   orderId: id,
-  amount: z.union([z.literal('full'), z.number().int().min(1).max(1_000_000_000)]),
+  amount: z.union([z.literal('full'), z.number().int().min(1).max(MAX_ORDER_TOTAL_MINOR)]),
   reason: z.string().trim().min(1).max(500),
   restock: z
-    .array(z.object({ sku: z.string().min(1).max(64), quantity: z.number().int().min(1).max(10_000) }))
-    .max(50)
+    .array(z.object({ sku: z.string().min(1).max(64), quantity: z.number().int().min(1).max(MAX_LINE_QUANTITY) }))
+    .max(MAX_CHECKOUT_LINES)
     .default([])
     .superRefine((lines, ctx) => {
       const seen = new Set<string>();

@@ -1,25 +1,50 @@
-// The API on a free port, wired to a Temporal client and a database check, plus
-// small HTTP helpers for the tests. No worker: started checkouts wait in the task
-// queue, which is all these tests need from Temporal.
+// The API on a free port, wired to a Temporal client, a database check, its own migrated
+// database (the audit log) and a development token issuer, plus small HTTP helpers for the
+// tests. No worker: started checkouts wait in the task queue, which is all most of these tests
+// need from Temporal.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@temporalio/client';
 import { createApiApp, type ApiTimeouts } from '../../api/app.ts';
+import { createTokenVerifier } from '../../api/auth.ts';
 import type { CatalogueClient } from '../../api/catalogue.ts';
 import { createDatabaseCheck, type DatabaseCheck } from '../../api/database-check.ts';
 import { connectTemporal } from '../../api/temporal.ts';
 import type { Db } from '../../lib/db.ts';
 import { freePort } from '../../lib/temporal-dev-server.ts';
+import type { Role } from '../../shared/permissions.ts';
+import { authConfigFor, bearer, startTestIssuer, type DevIssuer } from '../support/auth.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { seededCatalogue } from '../support/catalogue.ts';
 
 export const DATABASE_URL = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 export const TEMPORAL_UI_URL = 'http://temporal-ui.test';
 export const FAST_TIMEOUTS: ApiTimeouts = { temporalMs: 1_500, stateQueryMs: 500, healthMs: 1_500 };
 
+/** Who a request is sent as: a token for these roles and subject from the harness's issuer. */
+export interface Caller {
+  role: Role | Role[];
+  subject: string;
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Sent as `Authorization: Bearer <token>`. */
+  token?: string;
+  /** Shorthand for `token: await tokenFor(as.role, as.subject)`. */
+  as?: Caller;
+}
+
 export interface ApiHarness {
   baseUrl: string;
   client: Client;
-  request(method: string, path: string, options?: { body?: unknown; headers?: Record<string, string> }): Promise<ApiResponse>;
+  /** The API's own database (audit log; webhook events and reconciliation when passed as `db`). */
+  db: Db;
+  issuer: DevIssuer;
+  /** An access token the API accepts, for `role` (or several) and `subject`. */
+  tokenFor(role: Role | Role[], subject: string): Promise<string>;
+  request(method: string, path: string, options?: RequestOptions): Promise<ApiResponse>;
   close(): Promise<void>;
 }
 
@@ -48,9 +73,17 @@ export interface ApiHarnessOptions {
   webhookToleranceSeconds?: number;
   /** Where POST /checkouts prices its lines (default: the seeded catalogue, in memory). */
   catalogue?: CatalogueClient;
+  /** Requests per minute per address (default: so many no test meets it). */
+  rateLimitPerMinute?: number;
 }
 
+const UNLIMITED_FOR_TESTS = 1_000_000;
+
 export async function startApiHarness(options: ApiHarnessOptions): Promise<ApiHarness> {
+  // Without a database of the test's own, one is made for the audit log (operator actions need it).
+  const own: TestDatabase | null = options.db ? null : await createTestDatabase('cf_api');
+  const db = options.db ?? own!.db;
+  const issuer = await startTestIssuer();
   const connection = connectTemporal(options.temporalAddress);
   const client = new Client({ connection, namespace: 'default' });
   const database: DatabaseCheck = createDatabaseCheck(options.databaseUrl ?? DATABASE_URL, 1_000);
@@ -60,7 +93,10 @@ export async function startApiHarness(options: ApiHarnessOptions): Promise<ApiHa
     checkDatabase: database.check,
     temporalUiUrl: TEMPORAL_UI_URL,
     timeouts: FAST_TIMEOUTS,
-    db: options.db,
+    db,
+    verifier: createTokenVerifier(authConfigFor(issuer)),
+    issuerUrl: issuer.url,
+    rateLimitPerMinute: options.rateLimitPerMinute ?? UNLIMITED_FOR_TESTS,
     webhookSecrets: options.webhookSecrets,
     webhookToleranceSeconds: options.webhookToleranceSeconds,
     catalogue: options.catalogue ?? seededCatalogue(),
@@ -73,8 +109,12 @@ export async function startApiHarness(options: ApiHarnessOptions): Promise<ApiHa
   return {
     baseUrl,
     client,
-    async request(method, path, { body, headers = {} } = {}) {
-      const init: RequestInit = { method, headers: { ...headers } };
+    db,
+    issuer,
+    tokenFor: (role, subject) => issuer.tokenFor(role, subject),
+    async request(method, path, { body, headers = {}, token, as } = {}) {
+      const credential = token ?? (as ? await issuer.tokenFor(as.role, as.subject) : undefined);
+      const init: RequestInit = { method, headers: { ...(credential ? bearer(credential) : {}), ...headers } };
       if (body !== undefined) {
         init.body = typeof body === 'string' ? body : JSON.stringify(body);
         (init.headers as Record<string, string>)['content-type'] = 'application/json';
@@ -86,7 +126,8 @@ export async function startApiHarness(options: ApiHarnessOptions): Promise<ApiHa
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.allSettled([connection.close(), database.close()]);
+      await Promise.allSettled([connection.close(), database.close(), issuer.stop()]);
+      await own?.drop();
     },
   };
 }

@@ -1,4 +1,5 @@
-// GET /healthz against a real Temporal dev server and the real PostgreSQL check.
+// GET /healthz against a real Temporal dev server and the real PostgreSQL check: public, and
+// saying what is down without the internals of why.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startDevServer, type DevServer } from '../../lib/temporal-dev-server.ts';
@@ -36,6 +37,14 @@ test('healthz is 503 database_unavailable when the database is unreachable', asy
   assert.equal(res.body.database, 'down');
   assert.equal(res.body.error.code, 'database_unavailable');
   assert.match(res.body.error.message, /database/);
+  // public: what is down, never where it is or what the driver said (that goes to the log)
+  assert.doesNotMatch(res.body.error.message, /127\.0\.0\.1|ECONNREFUSED|postgres/i);
+});
+
+test('healthz needs no token, and a token is not looked at', async () => {
+  const harness = await api();
+  assert.equal((await harness.request('GET', '/healthz')).status, 200);
+  assert.equal((await harness.request('GET', '/healthz', { token: 'not-a-token' })).status, 200);
 });
 
 test('an unknown route is a JSON 404', async () => {

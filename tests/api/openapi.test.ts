@@ -259,6 +259,7 @@ describe('the OpenAPI document', () => {
         checkDatabase: async () => {},
         verifier: { verify: async () => Promise.reject(new Error('unused')) },
         issuerUrl: 'http://127.0.0.1:4400',
+        catalogue: { lookup: async () => Promise.reject(new Error('unused')) },
         db,
         webhookSecrets: ['whsec_unused'],
       });

@@ -1,9 +1,13 @@
-// The operations API against a real Temporal dev server, with no worker: runs are started
-// straight with the search attributes a workflow would have upserted, so they wait in their
-// task queue exactly as the visibility store describes them. Which actions a run accepts is a
-// pure rule, tested on its own first.
+// The operations API against a real Temporal dev server, with tokens from a development issuer.
+// Listed runs are started straight with the search attributes a workflow would have upserted, on
+// a queue no worker polls, so they wait exactly as the visibility store describes them; operator
+// actions go to stand-in runs on a worker of their own, whose update validator accepts or refuses.
+// Which actions a run accepts (and the caller may take) is a pure rule, tested on its own first;
+// the permission table of these routes is tested route by route at the end.
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { defaultPayloadConverter, type SearchAttributePair } from '@temporalio/common';
 import { encodeUnifiedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes.js';
 import { loadDataConverter } from '@temporalio/common/lib/internal-non-workflow/index.js';
@@ -11,10 +15,10 @@ import { msToTs } from '@temporalio/common/lib/time.js';
 import proto from '@temporalio/proto';
 import { decodeSummaries, historyLines, type HistoryEvent } from '../../api/history-summary.ts';
 import { ACTION_PERMISSIONS, actionsFor } from '../../api/operator-actions.ts';
-import { DEFAULT_RUNS_QUERY } from '../../api/routes/operations.ts';
+import { DEFAULT_RUNS_QUERY, pageContentSecurityPolicy } from '../../api/routes/operations.ts';
 import { startDevServer, type DevServer } from '../../lib/temporal-dev-server.ts';
 import type { OperationsRun, RunHistory } from '../../shared/operations.ts';
-import { permissionsOf, ROLES, type Role } from '../../shared/permissions.ts';
+import { permissionsOf, ROLE_PERMISSIONS, ROLES, type Permission, type Role } from '../../shared/permissions.ts';
 import {
   AmountMinorKey,
   CurrencyKey,
@@ -24,10 +28,18 @@ import {
   RegionKey,
 } from '../../shared/search-attributes.ts';
 import { readHistoryFile } from '../support/histories.ts';
-import { freshKey, startApiHarness, TEMPORAL_UI_URL, unreachableTemporalAddress, type ApiHarness } from './harness.ts';
+import type { StandInInput } from '../fixtures/workflows/operator-stand-ins.ts';
+import { freshKey, startApiHarness, TEMPORAL_UI_URL, unreachableTemporalAddress, type ApiHarness, type Caller } from './harness.ts';
 
 /** No worker polls it: runs started here stay RUNNING. */
 const IDLE_QUEUE = 'operations-test-no-worker';
+/** Polled by the stand-in worker (tests/fixtures/workflows/operator-stand-ins.ts). */
+const STAND_IN_QUEUE = `operations-test-stand-ins-${process.pid}`;
+
+const OPS: Caller = { role: 'operations', subject: 'ops-otto' };
+const SUPPORT: Caller = { role: 'support', subject: 'sup-sam' };
+const FINANCE: Caller = { role: 'finance', subject: 'fin-fay' };
+const MARKETING: Caller = { role: 'marketing', subject: 'mkt-mo' };
 
 describe('actions a run accepts', () => {
   const running = { needsAttention: true, running: true };
@@ -180,13 +192,27 @@ describe('the history summary of a run', () => {
 describe('the operations API', () => {
   let server: DevServer;
   let api: ApiHarness;
+  let worker: Worker;
+  let workerRunning: Promise<void>;
+  let workerConnection: NativeConnection;
 
   before(async () => {
     server = await startDevServer();
     api = await startApiHarness({ temporalAddress: server.address });
+    workerConnection = await NativeConnection.connect({ address: server.address });
+    worker = await Worker.create({
+      connection: workerConnection,
+      namespace: 'default',
+      taskQueue: STAND_IN_QUEUE,
+      workflowsPath: fileURLToPath(new URL('../fixtures/workflows/operator-stand-ins.ts', import.meta.url)),
+    });
+    workerRunning = worker.run();
   });
 
   after(async () => {
+    if (worker?.getState() === 'RUNNING') worker.shutdown();
+    await workerRunning?.catch(() => {});
+    await workerConnection?.close();
     await api?.close();
     await server?.stop();
   });
@@ -203,16 +229,27 @@ describe('the operations API', () => {
     return { workflowId, runId: handle.firstExecutionRunId };
   }
 
+  /** A `checkout` run on the stand-in worker: it accepts retryStep only when a step waits. */
+  async function startStandIn(input: StandInInput): Promise<string> {
+    const workflowId = freshKey('checkout-stand-in');
+    await api.client.workflow.start('checkout', { workflowId, taskQueue: STAND_IN_QUEUE, args: [input] });
+    return workflowId;
+  }
+
   /** GET /operations/runs until `ready` holds (visibility is eventually consistent). */
-  async function runsUntil(ready: (runs: OperationsRun[]) => boolean, query?: string): Promise<OperationsRun[]> {
+  async function runsUntil(ready: (runs: OperationsRun[]) => boolean, query?: string, as: Caller = FINANCE): Promise<OperationsRun[]> {
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const res = await api.request('GET', `/operations/runs${query ? `?query=${encodeURIComponent(query)}` : ''}`);
+      const res = await api.request('GET', `/operations/runs${query ? `?query=${encodeURIComponent(query)}` : ''}`, { as });
       assert.equal(res.status, 200, JSON.stringify(res.body));
       if (ready(res.body.runs) || Date.now() > deadline) return res.body.runs;
       await new Promise((r) => setTimeout(r, 200));
     }
   }
+
+  const auditOf = (workflowId: string) => api.db.auditEntry.findMany({ where: { workflowId }, orderBy: { id: 'asc' } });
+  const retryStep = (workflowId: string, body: unknown, as?: Caller) =>
+    api.request('POST', `/operations/runs/${encodeURIComponent(workflowId)}/retry-step`, { body, ...(as ? { as } : {}) });
 
   test('lists a refund waiting for approval with its facts, summary, actions and Web UI link; not a run that needs nobody', async () => {
     const waiting = await startRun(
@@ -233,6 +270,7 @@ describe('the operations API', () => {
       { key: OrderIdKey, value: 'order-ops-1' },
     ]);
 
+    // finance decides refunds: it is offered approve and reject
     const runs = await runsUntil((rs) => rs.some((r) => r.workflowId === waiting.workflowId));
     const run = runs.find((r) => r.workflowId === waiting.workflowId);
     assert.deepEqual(run, {
@@ -255,6 +293,10 @@ describe('the operations API', () => {
     assert.ok(!Number.isNaN(Date.parse(run!.startTime)));
     assert.ok(!runs.some((r) => r.workflowId === quiet.workflowId), 'a run with NeedsAttention = false is not listed by default');
 
+    // support reads the same list, and is offered nothing it may not do
+    const asSupport = await runsUntil((rs) => rs.some((r) => r.workflowId === waiting.workflowId), undefined, SUPPORT);
+    assert.deepEqual(asSupport.find((r) => r.workflowId === waiting.workflowId)?.actions, []);
+
     // an operator's own List Filter replaces the default: every run about the order
     const byOrder = await runsUntil((rs) => rs.length === 2, 'OrderId = "order-ops-1"');
     assert.deepEqual(byOrder.map((r) => r.workflowId).sort(), [waiting.workflowId, quiet.workflowId].sort());
@@ -266,80 +308,113 @@ describe('the operations API', () => {
       { key: FlowStatusKey, value: 'RUNNING' },
       { key: NeedsAttentionKey, value: true },
     ]);
-    await runsUntil((rs) => rs.some((r) => r.workflowId === run.workflowId));
+    const listed = await runsUntil((rs) => rs.some((r) => r.workflowId === run.workflowId), undefined, OPS);
+    assert.deepEqual(listed.find((r) => r.workflowId === run.workflowId)?.actions, ['cancelCheckout', 'retryStep']);
     await api.client.workflow.getHandle(run.workflowId).terminate('test');
-    const runs = await runsUntil((rs) => !rs.some((r) => r.workflowId === run.workflowId));
+    const runs = await runsUntil((rs) => !rs.some((r) => r.workflowId === run.workflowId), undefined, OPS);
     assert.ok(!runs.some((r) => r.workflowId === run.workflowId));
     assert.match(DEFAULT_RUNS_QUERY, /ExecutionStatus = "Running"/);
   });
 
   test('a List Filter Temporal cannot parse, an empty or an overlong one is a 400 naming `query`', async () => {
     for (const query of ['NeedsAttention = = true', 'NoSuchAttribute = "x"', ' ', 'x'.repeat(1_001)]) {
-      const res = await api.request('GET', `/operations/runs?query=${encodeURIComponent(query)}`);
+      const res = await api.request('GET', `/operations/runs?query=${encodeURIComponent(query)}`, { as: OPS });
       assert.equal(res.status, 400, `${query.slice(0, 40)}: ${JSON.stringify(res.body)}`);
       assert.equal(res.body.error.code, 'invalid_request');
       assert.equal(res.body.error.field, 'query');
     }
   });
 
-  test('retry-step signals a running checkout and names who asked', async () => {
-    const run = await startRun('checkout', [
-      { key: FlowStatusKey, value: 'RUNNING' },
-      { key: NeedsAttentionKey, value: true },
-    ]);
-    const res = await api.request('POST', `/operations/runs/${encodeURIComponent(run.workflowId)}/retry-step`, {
-      body: { by: 'ops-ada', reason: 'stock corrected by hand' },
+  test('retry-step is an update the run accepts: 200 with its answer, the token subject as who (never the body), in history and the audit log', async () => {
+    const workflowId = await startStandIn({ stepWaiting: true });
+    const res = await retryStep(workflowId, { by: 'somebody-else', reason: 'stock corrected by hand' }, OPS);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(res.body, {
+      workflowId,
+      action: 'retryStep',
+      by: 'ops-otto',
+      reason: 'stock corrected by hand',
+      state: { retriedBy: 'ops-otto', reason: 'stock corrected by hand', retries: 1 },
     });
-    assert.equal(res.status, 202, JSON.stringify(res.body));
-    assert.deepEqual(res.body, { workflowId: run.workflowId, action: 'retryStep', by: 'ops-ada', reason: 'stock corrected by hand' });
 
-    const history = await api.client.workflow.getHandle(run.workflowId).fetchHistory();
-    const signals = history.events?.filter((e) => e.workflowExecutionSignaledEventAttributes) ?? [];
+    // Temporal records who sent it, and the history summary shows it
+    const history = await api.client.workflow.getHandle(workflowId).fetchHistory();
+    const accepted = history.events?.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes) ?? [];
     assert.deepEqual(
-      signals.map((e) => e.workflowExecutionSignaledEventAttributes?.signalName),
-      ['retryStep'],
+      accepted.map((e) => [e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name, e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.identity]),
+      [['retryStep', 'api:ops-otto']],
+    );
+    const story = await api.request('GET', `/operations/runs/${encodeURIComponent(workflowId)}/history`, { as: OPS });
+    assert.equal(story.status, 200, JSON.stringify(story.body));
+    assert.ok(story.body.events.some((line: { text: string }) => line.text === 'Update accepted: retryStep by api:ops-otto'), JSON.stringify(story.body.events));
+
+    const [row, ...more] = await auditOf(workflowId);
+    assert.equal(more.length, 0);
+    assert.equal(row?.subject, 'ops-otto');
+    assert.deepEqual(row?.roles, ['operations']);
+    assert.equal(row?.action, 'operations.retry-step');
+    assert.deepEqual(row?.request, { by: 'ops-otto', reason: 'stock corrected by hand' });
+    assert.equal(row?.outcome, 'accepted');
+    assert.equal(row?.code, null);
+    assert.ok(row?.settledAt);
+  });
+
+  test('retry-step the run refuses is a 409 with the run\'s own code, leaves no trace in its history, and is audited as refused', async () => {
+    const workflowId = await startStandIn({ stepWaiting: false });
+    const res = await retryStep(workflowId, { reason: 'try again' }, OPS);
+    assert.equal(res.status, 409, JSON.stringify(res.body));
+    assert.equal(res.body.error.code, 'no_step_waiting');
+    assert.match(res.body.error.message, /no step is waiting/);
+
+    const history = await api.client.workflow.getHandle(workflowId).fetchHistory();
+    assert.ok(!history.events?.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes || e.workflowExecutionUpdateCompletedEventAttributes));
+    const rows = await auditOf(workflowId);
+    assert.deepEqual(
+      rows.map((r) => [r.subject, r.action, r.outcome, r.code]),
+      [['ops-otto', 'operations.retry-step', 'refused', 'no_step_waiting']],
     );
   });
 
-  test('retry-step refuses a bad body (400 naming the field), an unknown run (404), a finished run, a type without steps and a run with no step in a slow retry (409)', async () => {
-    const run = await startRun('checkout', [{ key: NeedsAttentionKey, value: true }]);
-    const path = `/operations/runs/${encodeURIComponent(run.workflowId)}/retry-step`;
-
-    const missingReason = await api.request('POST', path, { body: { by: 'ops-ada' } });
+  test('retry-step refuses a bad body (400 naming the field), an unknown run (404), a type without steps and a finished run (409)', async () => {
+    const workflowId = await startStandIn({ stepWaiting: true });
+    const missingReason = await retryStep(workflowId, {}, OPS);
     assert.equal(missingReason.status, 400);
     assert.equal(missingReason.body.error.field, 'reason');
-    const blankBy = await api.request('POST', path, { body: { by: '  ', reason: 'x' } });
-    assert.equal(blankBy.status, 400);
-    assert.equal(blankBy.body.error.field, 'by');
+    const blank = await retryStep(workflowId, { reason: '  ' }, OPS);
+    assert.equal(blank.status, 400);
+    assert.equal(blank.body.error.field, 'reason');
 
-    const unknown = await api.request('POST', '/operations/runs/no-such-run/retry-step', { body: { by: 'ops-ada', reason: 'x' } });
+    const unknown = await retryStep('no-such-run', { reason: 'x' }, OPS);
     assert.equal(unknown.status, 404, JSON.stringify(unknown.body));
     assert.equal(unknown.body.error.code, 'not_found');
 
     const mismatch = await startRun('mismatchResolution', [{ key: FlowStatusKey, value: 'OPEN' }]);
-    const notSupported = await api.request('POST', `/operations/runs/${encodeURIComponent(mismatch.workflowId)}/retry-step`, {
-      body: { by: 'ops-ada', reason: 'x' },
-    });
+    const notSupported = await retryStep(mismatch.workflowId, { reason: 'x' }, OPS);
     assert.equal(notSupported.status, 409, JSON.stringify(notSupported.body));
     assert.equal(notSupported.body.error.code, 'not_supported');
+    assert.deepEqual((await auditOf(mismatch.workflowId)).map((r) => [r.outcome, r.code]), [['refused', 'not_supported']]);
 
-    for (const attributes of [
-      [{ key: NeedsAttentionKey, value: false }],
-      [{ key: FlowStatusKey, value: 'AWAITING_APPROVAL' }, { key: NeedsAttentionKey, value: true }],
-    ] satisfies SearchAttributePair[][]) {
-      const idle = await startRun('refund', attributes);
-      const notWaiting = await api.request('POST', `/operations/runs/${encodeURIComponent(idle.workflowId)}/retry-step`, {
-        body: { by: 'ops-ada', reason: 'x' },
-      });
-      assert.equal(notWaiting.status, 409, JSON.stringify(notWaiting.body));
-      assert.equal(notWaiting.body.error.code, 'not_waiting_for_action');
-    }
-
-    await api.client.workflow.getHandle(run.workflowId).terminate('test');
-    const finished = await api.request('POST', path, { body: { by: 'ops-ada', reason: 'x' } });
+    await api.client.workflow.getHandle(workflowId).terminate('test');
+    const finished = await retryStep(workflowId, { reason: 'x' }, OPS);
     assert.equal(finished.status, 409, JSON.stringify(finished.body));
     assert.equal(finished.body.error.code, 'already_completed');
-    assert.equal(finished.body.error.executionStatus, 'TERMINATED');
+    assert.deepEqual((await auditOf(workflowId)).map((r) => [r.outcome, r.code]), [['refused', 'already_completed']]);
+  });
+
+  test('retry-step needs a token (401) and the operations role (403); refused callers leave nothing in the audit log', async () => {
+    const workflowId = await startStandIn({ stepWaiting: true });
+    const anonymous = await retryStep(workflowId, { reason: 'x' });
+    assert.equal(anonymous.status, 401, JSON.stringify(anonymous.body));
+    assert.equal(anonymous.body.error.code, 'unauthorized');
+    assert.equal(anonymous.headers.get('www-authenticate'), 'Bearer');
+    for (const as of [SUPPORT, FINANCE, MARKETING, { role: 'customer', subject: 'cust-ada' }] satisfies Caller[]) {
+      const res = await retryStep(workflowId, { reason: 'x' }, as);
+      assert.equal(res.status, 403, `${as.role}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.error.code, 'forbidden');
+    }
+    assert.deepEqual(await auditOf(workflowId), []);
+    const history = await api.client.workflow.getHandle(workflowId).fetchHistory();
+    assert.ok(!history.events?.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes));
   });
 
   test('GET history tells a real run: its started summary, each step by the summary the workflow gave it, the attributes it set', async () => {
@@ -390,7 +465,7 @@ describe('the operations API', () => {
     });
     await api.client.workflow.getHandle(workflowId).signal('approve', { by: 'ops-ada', reason: 'private note' });
 
-    const res = await api.request('GET', `/operations/runs/${encodeURIComponent(workflowId)}/history`);
+    const res = await api.request('GET', `/operations/runs/${encodeURIComponent(workflowId)}/history`, { as: OPS });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     const body = res.body as RunHistory;
     assert.equal(body.workflowId, workflowId);
@@ -409,30 +484,33 @@ describe('the operations API', () => {
     for (const line of body.events) assert.ok(!Number.isNaN(Date.parse(line.time)) && line.eventId > 0, JSON.stringify(line));
 
     // the same run named by its run id
-    const byRunId = await api.request('GET', `/operations/runs/${encodeURIComponent(workflowId)}/history?runId=${body.runId}`);
+    const byRunId = await api.request('GET', `/operations/runs/${encodeURIComponent(workflowId)}/history?runId=${body.runId}`, { as: OPS });
     assert.equal(byRunId.status, 200, JSON.stringify(byRunId.body));
     assert.deepEqual(byRunId.body, body);
   });
 
   test('GET history of an unknown workflow or run is a 404', async () => {
-    const unknown = await api.request('GET', '/operations/runs/no-such-run/history');
+    const unknown = await api.request('GET', '/operations/runs/no-such-run/history', { as: OPS });
     assert.equal(unknown.status, 404, JSON.stringify(unknown.body));
     assert.equal(unknown.body.error.code, 'not_found');
     const run = await startRun('refund', []);
     for (const runId of ['00000000-0000-4000-8000-000000000000', 'not-a-run-id']) {
-      const res = await api.request('GET', `/operations/runs/${encodeURIComponent(run.workflowId)}/history?runId=${runId}`);
+      const res = await api.request('GET', `/operations/runs/${encodeURIComponent(run.workflowId)}/history?runId=${runId}`, { as: OPS });
       assert.equal(res.status, 404, `${runId}: ${JSON.stringify(res.body)}`);
     }
   });
 
-  test('GET /ops serves the page and its script, self-contained', async () => {
+  test('GET /ops, its script, style and sign-in settings need no token; the page may talk to the identity provider and nothing else', async () => {
     const page = await fetch(`${api.baseUrl}/ops`);
     assert.equal(page.status, 200);
     assert.match(page.headers.get('content-type') ?? '', /text\/html/);
-    assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+    const policy = page.headers.get('content-security-policy') ?? '';
+    assert.match(policy, /default-src 'self'/);
+    assert.equal(policy, pageContentSecurityPolicy(api.issuer.url));
+    assert.match(policy, new RegExp(`connect-src 'self' ${new URL(api.issuer.url).origin.replace(/[.]/g, '\\.')};`));
     const html = await page.text();
     assert.match(html, /src="\/ops\/ops\.js"/);
-    assert.doesNotMatch(html, /https?:\/\//, 'nothing is loaded from elsewhere');
+    assert.doesNotMatch(html, /(src|href)="https?:\/\//, 'nothing is loaded from elsewhere');
     for (const [path, type] of [['/ops/ops.js', /javascript/], ['/ops/ops.css', /text\/css/]] as const) {
       const res = await fetch(`${api.baseUrl}${path}`);
       assert.equal(res.status, 200, path);
@@ -443,17 +521,94 @@ describe('the operations API', () => {
   });
 });
 
+describe('who may call the operations, reconciliation and coupon routes', () => {
+  let server: DevServer;
+  let api: ApiHarness;
+
+  before(async () => {
+    server = await startDevServer();
+    api = await startApiHarness({ temporalAddress: server.address });
+  });
+  after(async () => {
+    await api?.close();
+    await server?.stop();
+  });
+
+  /**
+   * The permission table, route by route: who may call it, and a request that proves a caller got
+   * past the permission check without changing anything (a body the route refuses as 400, or a
+   * read of something that does not exist).
+   */
+  const TABLE: { method: 'GET' | 'POST'; path: string; allowed: Role[]; body?: unknown }[] = [
+    { method: 'GET', path: '/operations/runs?query=%20', allowed: ['support', 'finance', 'operations'] },
+    { method: 'GET', path: '/operations/runs/no-such-run/history', allowed: ['operations'] },
+    { method: 'POST', path: '/operations/runs/no-such-run/retry-step', allowed: ['operations'], body: {} },
+    { method: 'GET', path: '/reconciliation/mismatches?status=SOMETIMES', allowed: ['finance', 'operations'] },
+    { method: 'GET', path: '/reconciliation/mismatches/no-such-mismatch', allowed: ['finance', 'operations'] },
+    { method: 'GET', path: '/reconciliation/runs/latest', allowed: ['finance', 'operations'] },
+    { method: 'POST', path: '/reconciliation/mismatches/no-such-mismatch/resolve', allowed: ['operations'], body: { action: 'shred', note: 'x' } },
+    { method: 'POST', path: '/reconciliation/run', allowed: ['operations'], body: { boundaryGraceMs: -1 } },
+    { method: 'POST', path: '/coupons/issuances', allowed: ['marketing'], body: {} },
+    { method: 'GET', path: '/coupons/issuances/no-such-request', allowed: ['marketing'] },
+    { method: 'POST', path: '/campaigns/camp-x/distribute', allowed: ['marketing'], body: {} },
+    { method: 'GET', path: '/campaigns/camp-x/distributions/no-such-distribution', allowed: ['marketing'] },
+    ...(['pause', 'resume', 'cancel'] as const).map((verb) => ({
+      method: 'POST' as const,
+      path: `/campaigns/camp-x/distributions/no-such-distribution/${verb}`,
+      allowed: ['marketing'] as Role[],
+      body: { reason: '' },
+    })),
+  ];
+
+  test('every route answers an anonymous caller 401, a role without its permission 403, and lets the right roles through', async () => {
+    for (const { method, path, allowed, body } of TABLE) {
+      const anonymous = await api.request(method, path, { body });
+      assert.equal(anonymous.status, 401, `${method} ${path} anonymous: ${JSON.stringify(anonymous.body)}`);
+      assert.deepEqual(Object.keys(anonymous.body.error).sort(), ['code', 'message']);
+      for (const role of ROLES) {
+        const res = await api.request(method, path, { body, as: { role, subject: `${role}-1` } });
+        if (allowed.includes(role)) {
+          assert.ok([400, 404].includes(res.status), `${method} ${path} as ${role}: ${res.status} ${JSON.stringify(res.body)}`);
+        } else {
+          assert.equal(res.status, 403, `${method} ${path} as ${role}: ${JSON.stringify(res.body)}`);
+          assert.equal(res.body.error.code, 'forbidden');
+        }
+      }
+    }
+    assert.deepEqual(await api.db.auditEntry.findMany(), [], 'nothing was attempted');
+  });
+
+  test('the table above is shared/permissions.ts: each route names exactly the roles that hold its permission', () => {
+    const permissionOf: Record<string, Permission> = {
+      '/operations/runs?query=%20': 'operations:read',
+      '/operations/runs/no-such-run/history': 'operations:history',
+      '/operations/runs/no-such-run/retry-step': 'operations:retry-step',
+      '/reconciliation/mismatches/no-such-mismatch/resolve': 'mismatches:resolve',
+      '/reconciliation/run': 'reconciliation:run',
+      '/coupons/issuances': 'coupons:issue',
+      '/coupons/issuances/no-such-request': 'coupons:issue',
+    };
+    for (const { path, allowed } of TABLE) {
+      const permission =
+        permissionOf[path] ?? (path.startsWith('/reconciliation/') ? 'mismatches:read' : path.startsWith('/campaigns/') ? 'campaigns:distribute' : undefined);
+      assert.ok(permission, path);
+      assert.deepEqual(ROLES.filter((role) => ROLE_PERMISSIONS[role].includes(permission)), allowed, path);
+    }
+  });
+
+});
+
 describe('the operations API without Temporal', () => {
   test('an unreachable Temporal is a 503 naming it, for the list, retry-step and a history', async () => {
     const api = await startApiHarness({ temporalAddress: await unreachableTemporalAddress() });
     try {
-      const list = await api.request('GET', '/operations/runs');
+      const list = await api.request('GET', '/operations/runs', { as: OPS });
       assert.equal(list.status, 503, JSON.stringify(list.body));
       assert.equal(list.body.error.code, 'temporal_unavailable');
-      const retry = await api.request('POST', '/operations/runs/checkout-x/retry-step', { body: { by: 'ops-ada', reason: 'x' } });
+      const retry = await api.request('POST', '/operations/runs/checkout-x/retry-step', { body: { reason: 'x' }, as: OPS });
       assert.equal(retry.status, 503, JSON.stringify(retry.body));
       assert.equal(retry.body.error.code, 'temporal_unavailable');
-      const history = await api.request('GET', '/operations/runs/checkout-x/history');
+      const history = await api.request('GET', '/operations/runs/checkout-x/history', { as: OPS });
       assert.equal(history.status, 503, JSON.stringify(history.body));
       assert.equal(history.body.error.code, 'temporal_unavailable');
     } finally {

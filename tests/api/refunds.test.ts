@@ -1,10 +1,12 @@
 // POST /refunds against a real Temporal dev server (in memory, free ports), no worker: what a
-// refund is started with, so operators find it in the Web UI before any worker has run it.
+// refund is started with, so operators find it in the Web UI before any worker has run it, and
+// what the request may not choose (its requester, a request id the system keeps for itself).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startDevServer, type DevServer } from '../../lib/temporal-dev-server.ts';
 import { checkoutWorkflowId, orderIdFor } from '../../shared/checkout.ts';
-import { refundWorkflowId } from '../../shared/refunds.ts';
+import { refundRequestIdFor } from '../../shared/checkout.ts';
+import { reconciliationRefundRequestId, refundWorkflowId, type RefundInput } from '../../shared/refunds.ts';
 import {
   AmountMinorKey,
   CurrencyKey,
@@ -18,10 +20,13 @@ import { checkoutBody, freshKey, startApiHarness, type ApiHarness } from './harn
 
 let server: DevServer;
 let api: ApiHarness;
+/** support-anna may request refunds. */
+let anna: string;
 
 before(async () => {
   server = await startDevServer();
   api = await startApiHarness({ temporalAddress: server.address });
+  anna = await api.tokenFor('support', 'support-anna');
 });
 
 after(async () => {
@@ -32,13 +37,18 @@ after(async () => {
 describe('POST /refunds in the Temporal Web UI', () => {
   test('a refund inherits region, customer and currency from the order\'s checkout and starts with its summary', async () => {
     const key = freshKey('refund-origin');
-    const checkout = await api.request('POST', '/checkouts', { body: checkoutBody({ region: 'uk' }), headers: { 'Idempotency-Key': key } });
+    const checkout = await api.request('POST', '/checkouts', {
+      body: checkoutBody({ region: 'uk' }),
+      headers: { 'Idempotency-Key': key },
+      as: { role: 'customer', subject: 'cust-ada' },
+    });
     assert.equal(checkout.status, 202);
     assert.equal(checkout.body.checkoutId, checkoutWorkflowId(key));
 
     const requestId = freshKey('rf');
     const res = await api.request('POST', '/refunds', {
-      body: { requestId, orderId: orderIdFor(key), amount: 1200, reason: 'damaged in transit', requestedBy: 'customer-service' },
+      body: { requestId, orderId: orderIdFor(key), amount: 1200, reason: 'damaged in transit' },
+      token: anna,
     });
     assert.equal(res.status, 202);
     const description = await api.client.workflow.getHandle(refundWorkflowId(requestId)).describe();
@@ -57,6 +67,7 @@ describe('POST /refunds in the Temporal Web UI', () => {
     const requestId = freshKey('rf-foreign');
     const res = await api.request('POST', '/refunds', {
       body: { requestId, orderId: 'legacy-42', amount: 'full', reason: 'goodwill' },
+      token: anna,
     });
     assert.equal(res.status, 202);
     const description = await api.client.workflow.getHandle(refundWorkflowId(requestId)).describe();
@@ -64,5 +75,31 @@ describe('POST /refunds in the Temporal Web UI', () => {
     assert.equal(description.typedSearchAttributes.get(RegionKey), undefined);
     assert.equal(description.typedSearchAttributes.get(CustomerIdKey), undefined);
     assert.equal(description.typedSearchAttributes.get(OrderIdKey), 'legacy-42');
+  });
+});
+
+describe('POST /refunds: what the caller cannot choose', () => {
+  test('the requester is the token\'s subject; a requestedBy in the body changes nothing', async () => {
+    const requestId = freshKey('rf-requester');
+    const res = await api.request('POST', '/refunds', {
+      body: { requestId, orderId: 'legacy-7', amount: 500, reason: 'goodwill', requestedBy: 'someone-else' },
+      token: anna,
+    });
+    assert.equal(res.status, 202);
+    const history = await api.client.workflow.getHandle(refundWorkflowId(requestId)).fetchHistory();
+    const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+    const input = JSON.parse(Buffer.from(started!.input!.payloads![0]!.data!).toString()) as RefundInput;
+    assert.equal(input.requestedBy, 'support-anna');
+  });
+
+  test('a requestId the system keeps for its own refunds is refused with 400 naming requestId, and starts nothing', async () => {
+    for (const requestId of [refundRequestIdFor(freshKey('squat')), reconciliationRefundRequestId(`amount-mismatch:${freshKey('o')}:psp_1`)]) {
+      const res = await api.request('POST', '/refunds', { body: { requestId, orderId: 'legacy-8', amount: 'full', reason: 'mine now' }, token: anna });
+      assert.equal(res.status, 400, requestId);
+      assert.equal(res.body.error.code, 'invalid_request');
+      assert.equal(res.body.error.field, 'requestId');
+      const { count } = await api.client.workflow.count(`WorkflowId = '${refundWorkflowId(requestId)}'`);
+      assert.equal(count, 0);
+    }
   });
 });

@@ -15,9 +15,12 @@ import {
 } from './harness.ts';
 
 let api: ApiHarness;
+/** checkoutBody() is cust-ada's. */
+let ada: string;
 
 before(async () => {
   api = await startApiHarness({ temporalAddress: await unreachableTemporalAddress() });
+  ada = await api.tokenFor('customer', 'cust-ada');
 });
 
 after(async () => {
@@ -35,6 +38,7 @@ test('POST /checkouts is 503 temporal_unavailable within the request deadline', 
   const res = await api.request('POST', '/checkouts', {
     body: checkoutBody(),
     headers: { 'Idempotency-Key': freshKey('temporal-down') },
+    token: ada,
   });
   assertTemporalUnavailable(res);
   assert.ok(Date.now() - started < FAST_TIMEOUTS.temporalMs + 2_000, 'fails at the deadline, not after the SDK retries');
@@ -42,14 +46,24 @@ test('POST /checkouts is 503 temporal_unavailable within the request deadline', 
 
 test('GET and cancel are 503 temporal_unavailable', async () => {
   const path = `/checkouts/${checkoutWorkflowId(freshKey('temporal-down'))}`;
-  assertTemporalUnavailable(await api.request('GET', path));
-  assertTemporalUnavailable(await api.request('POST', `${path}/cancel`, { body: {} }));
+  assertTemporalUnavailable(await api.request('GET', path, { token: ada }));
+  assertTemporalUnavailable(await api.request('POST', `${path}/cancel`, { body: {}, token: ada }));
 });
 
 test('an invalid checkout is still a 400: validation does not need Temporal', async () => {
-  const res = await api.request('POST', '/checkouts', { body: checkoutBody({ currency: 'euro' }) });
+  const res = await api.request('POST', '/checkouts', {
+    body: checkoutBody({ currency: 'euro' }),
+    headers: { 'Idempotency-Key': freshKey('temporal-down') },
+    token: ada,
+  });
   assert.equal(res.status, 400);
-  assert.equal(res.body.error.field, 'Idempotency-Key');
+  assert.equal(res.body.error.field, 'currency');
+});
+
+test('authentication does not need Temporal: no token is still a 401', async () => {
+  const res = await api.request('GET', `/checkouts/${checkoutWorkflowId(freshKey('temporal-down'))}`);
+  assert.equal(res.status, 401);
+  assert.equal(res.body.error.code, 'unauthorized');
 });
 
 test('healthz is 503 naming Temporal as down and the database as up', async () => {

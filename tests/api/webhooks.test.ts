@@ -87,6 +87,39 @@ describe('POST /webhooks/psp', () => {
     assert.equal(await paymentSignals(workflowId), 1);
   });
 
+  test('the provider needs no token: its signature is its credential, and a bearer token changes nothing', async () => {
+    const withToken = pspEvent('order-with-token');
+    const raw = JSON.stringify(withToken);
+    const res = await fetch(`${api.baseUrl}/webhooks/psp`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: 'Bearer not-a-token',
+        'Psp-Signature': signatureHeader([SECRET], now(), raw),
+      },
+      body: raw,
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    // a token does not stand in for the signature
+    const unsigned = pspEvent('order-token-only');
+    const refused = await fetch(`${api.baseUrl}/webhooks/psp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await api.tokenFor('operations', 'ops-otto')}` },
+      body: JSON.stringify(unsigned),
+    });
+    assert.equal(refused.status, 401);
+    assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'invalid_signature');
+    assert.equal(await recorded(unsigned.id), null);
+  });
+
+  test('a delivery larger than 64 kB is refused 413 before its signature is even read', async () => {
+    const huge = { ...pspEvent('order-huge'), padding: 'x'.repeat(70_000) };
+    const res = await deliver(api.baseUrl, huge);
+    assert.equal(res.status, 413, JSON.stringify(res.body));
+    assert.equal(res.body.error.code, 'payload_too_large');
+    assert.equal(await recorded(huge.id), null);
+  });
+
   test('a redelivered event is answered 200 duplicate and signals nothing more', async () => {
     const { orderId, workflowId } = await runningCheckout();
     const event = pspEvent(orderId);

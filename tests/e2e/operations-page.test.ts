@@ -171,7 +171,7 @@ test('finance approves on the operations page a refund its requester could not a
     await row.getByTestId('action-submit').click();
     const refusal = row.getByTestId('action-error').filter({ hasText: 'four_eyes' });
     await refusal.waitFor();
-    assert.match((await refusal.textContent()) ?? '', /^The run refused: four_eyes: /);
+    assert.match((await refusal.textContent()) ?? '', /^Refused: four_eyes: /);
     await keepScreenshot(page, '2-four-eyes');
     assert.equal((await waitForRefund(refundId, () => true)).status, 'AWAITING_APPROVAL', 'the refusal left the refund waiting');
 
@@ -225,7 +225,10 @@ test('finance approves on the operations page a refund its requester could not a
     const historyLine = (text: string) => row.getByTestId('run-history').getByTestId('history-line').filter({ hasText: text }).first();
     await historyLine('Scheduled: Read the payment').waitFor({ timeout: VISIBILITY_BOUND_MS });
     await historyLine('Waiting: Escalate if nobody decides within').waitFor();
+    // the decision under the approver's identity, as the client identity of the update
+    await historyLine('Update accepted: approve by').filter({ hasText: 'fay' }).waitFor();
     assert.equal(await row.getByTestId('history-toggle').getAttribute('aria-expanded'), 'true');
+    assert.doesNotMatch((await row.getByTestId('run-history').textContent()) ?? '', /^\s*null/);
     // refreshing the list does not collapse it
     await page.getByTestId('refresh').click();
     await page.getByTestId('list-state').filter({ hasNotText: 'Loading' }).waitFor();

@@ -190,7 +190,7 @@ test('a refund above the approval threshold waits for an operator and goes throu
 
   const wrong = await call('POST', `/refunds/${refundId}/retry`, { reason: 'not stuck' }, FINANCE_ANNA);
   assert.equal(wrong.status, 409, JSON.stringify(wrong.body));
-  assert.equal(wrong.body.error.code, 'not_waiting_for_action');
+  assert.equal(wrong.body.error.code, 'not_waiting_for_operator', 'the run\'s own reason');
   const invalid = await call('POST', `/refunds/${refundId}/approve`, {}, FINANCE_ANNA);
   assert.equal(invalid.status, 400);
   const bySupport = await call('POST', `/refunds/${refundId}/approve`, { reason: 'looks fine' }, SUPPORT);
@@ -207,6 +207,17 @@ test('a refund above the approval threshold waits for an operator and goes throu
   assert.equal(late.status, 409);
   assert.equal(late.body.error.code, 'already_completed');
   assert.equal((await call('GET', '/refunds/refund-nope')).status, 404);
+
+  // every action the run was asked, accepted or refused, under the token's subject; the 400 and 403 never reached it
+  const audit = await stack.database.db.auditEntry.findMany({ where: { workflowId: refundId }, orderBy: { id: 'asc' } });
+  assert.deepEqual(
+    audit.map((row) => [row.subject, row.action, row.outcome, row.code]),
+    [
+      ['fin-anna', 'refund.retry', 'refused', 'not_waiting_for_operator'],
+      ['fin-anna', 'refund.approve', 'accepted', null],
+      ['fin-anna', 'refund.approve', 'refused', 'already_completed'],
+    ],
+  );
 });
 
 test('refunds the provider rejects wait for an operator: retry, refund-manually and abandon via the API', async () => {

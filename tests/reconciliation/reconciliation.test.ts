@@ -253,6 +253,16 @@ test('an operator resolves the amount mismatch through the API; its workflow com
   const invalid = await api('POST', `/reconciliation/mismatches/${encodeURIComponent(CASE.ghost)}/resolve`, { action: 'shred', note: 'y' });
   assert.equal(invalid.status, 400);
   assert.equal(invalid.body.error.field, 'action');
+
+  // the decision and the refused repeat are in the audit log under the token's subject; the 403 and 400 are not
+  const audit = await db.auditEntry.findMany({ where: { workflowId: mismatchWorkflowId(CASE.amount) }, orderBy: { id: 'asc' } });
+  assert.deepEqual(
+    audit.map((row) => [row.subject, row.action, row.outcome, row.code]),
+    [
+      ['alice@ops', 'mismatch.resolve', 'accepted', null],
+      ['alice@ops', 'mismatch.resolve', 'refused', 'already_resolved'],
+    ],
+  );
 });
 
 test('an operator refunds the money of the closed checkout and the unknown capture', async () => {

@@ -54,6 +54,8 @@ export interface TestStackOptions {
   pspWebhookDelivery?: StartServicesOptions['pspWebhookDelivery'];
   /** Coupon grants per second across all workers (COUPON_GRANT_RATE_PER_SECOND); default the config's. */
   couponGrantRatePerSecond?: number;
+  /** The API's per-client rate limit (requests per minute); default the app's. The contract test's generator needs more. */
+  rateLimitPerMinute?: number;
 }
 
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
@@ -81,6 +83,8 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     namespace: 'default',
     verifier: createTokenVerifier(authConfigFor(issuer)),
     issuerUrl: issuer.url,
+    // every test client is 127.0.0.1: a per-address limit would throttle the tests, not a caller
+    rateLimitPerMinute: options.rateLimitPerMinute ?? 1_000_000,
     catalogue: createCatalogueClient(services.urls.inventory, { serviceKey: TEST_CREDENTIALS.serviceKey }),
     db: database.db,
     webhookSecrets: [TEST_WEBHOOK_SECRET],
