@@ -578,6 +578,20 @@ describe('who may call the operations, reconciliation and coupon routes', () => 
     assert.deepEqual(await api.db.auditEntry.findMany(), [], 'nothing was attempted');
   });
 
+  test('a path parameter with broken percent-encoding is a 400, not a 500', async () => {
+    const cases: [string, Caller][] = [
+      ['/operations/runs/checkout-%E0%A4%A/history', OPS],
+      ['/reconciliation/mismatches/m-%E0%A4%A', OPS],
+      ['/coupons/issuances/r-%E0%A4%A', MARKETING],
+      ['/campaigns/c-%E0%A4%A/distributions/d-1', MARKETING],
+    ];
+    for (const [path, as] of cases) {
+      const res = await api.request('GET', path, { as });
+      assert.equal(res.status, 400, `${path}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.error.code, 'invalid_request');
+    }
+  });
+
   test('the table above is shared/permissions.ts: each route names exactly the roles that hold its permission', () => {
     const permissionOf: Record<string, Permission> = {
       '/operations/runs?query=%20': 'operations:read',
