@@ -1,7 +1,8 @@
 // `npm run bench -- [--n 500] [--concurrency 20] [--api http://127.0.0.1:3000]`
 //
 // Against a running stack (`bin/stack`): drives N checkouts, C at a time, through
-// the HTTP API (POST, then poll until PAID) and measures POST→PAID; then runs the
+// the HTTP API (POST, then poll until PAID) and measures POST→PAID, as a customer
+// with a token from bin/stack's development issuer (scripts/token.ts); then runs the
 // same steps N times from plain code without Temporal (scripts/bench/plain-orchestrator.ts)
 // against the same services. Prints throughput and p50/p95/p99 for both and their
 // ratio, and writes everything to bench-results/checkout-<timestamp>.json.
@@ -19,6 +20,7 @@ import { runPool, summarize, type RunSummary } from './bench/measure.ts';
 import { runPlainCheckout } from './bench/plain-orchestrator.ts';
 import { runApiCheckout } from './bench/through-api.ts';
 import { SEED } from './seed.ts';
+import { devToken } from './token.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -62,14 +64,18 @@ async function main(): Promise<void> {
   const opts = options();
   const config = loadConfig();
   await requireHealthyApi(opts.api);
-  await ensureBenchStock(config.databaseUrl, 2 * opts.n);
+  // the price the catalogue sells at (a quoted price that is not the catalogue's is refused)
+  const unitPriceMinor = await ensureBenchStock(config.databaseUrl, 2 * opts.n);
 
   const runId = new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14) + Math.random().toString(36).slice(2, 6);
+  // The API starts a checkout only for the token's subject: customerId is the subject of the token sent.
   const customerId = SEED.customers[0];
+  const tokenFor = customerTokens();
+  await tokenFor(customerId); // before anything runs: no issuer, no bench
   const order = {
     customerId,
     currency: SEED.currency,
-    lines: [{ sku: BENCH_SKU.sku, quantity: 1, unitPriceMinor: BENCH_SKU.priceMinor }],
+    lines: [{ sku: BENCH_SKU.sku, quantity: 1, unitPriceMinor }],
     paymentMethod: { type: 'card' as const, number: APPROVED_CARD },
   };
   console.log(`bench ${runId}: ${opts.n} checkouts, ${opts.concurrency} concurrent, API ${opts.api}`);
@@ -78,8 +84,15 @@ async function main(): Promise<void> {
   const temporal = await runPool(
     opts.n,
     opts.concurrency,
-    (i) =>
-      runApiCheckout({ apiUrl: opts.api, idempotencyKey: `bench-${runId}-${i}`, body: order, pollMs: opts.pollMs, timeoutMs: opts.timeoutMs }),
+    async (i) =>
+      runApiCheckout({
+        apiUrl: opts.api,
+        idempotencyKey: `bench-${runId}-${i}`,
+        token: await tokenFor(order.customerId),
+        body: order,
+        pollMs: opts.pollMs,
+        timeoutMs: opts.timeoutMs,
+      }),
     progress(opts.n),
   );
   const withTemporal = summarize(temporal.outcomes, temporal.wallClockMs);
@@ -136,16 +149,41 @@ async function requireHealthyApi(apiUrl: string): Promise<void> {
   if (res.status !== 200) throw new Error(`the API at ${apiUrl} is not healthy: ${res.status} ${await res.text()}`);
 }
 
-/** Makes sure the bench SKU exists with at least `units` available; tops it up if not. */
-async function ensureBenchStock(databaseUrl: string, units: number): Promise<void> {
+/**
+ * One access token per customer id (role customer, subject = the id), from the development
+ * issuer bin/stack runs; asked for once and reused (they live an hour).
+ */
+function customerTokens(): (customerId: string) => Promise<string> {
+  const tokens = new Map<string, Promise<string>>();
+  return (customerId) => {
+    let token = tokens.get(customerId);
+    if (!token) {
+      token = devToken(['customer'], customerId);
+      tokens.set(customerId, token);
+    }
+    return token;
+  };
+}
+
+/**
+ * Makes sure the bench SKU is in the catalogue with at least `units` available; tops it up if
+ * not. Returns its catalogue price.
+ */
+async function ensureBenchStock(databaseUrl: string, units: number): Promise<number> {
   const db = createDb(databaseUrl);
   try {
     const item = await db.stockItem.findUnique({ where: { sku: BENCH_SKU.sku } });
     if (!item) {
       await db.stockItem.create({ data: { ...BENCH_SKU, currency: SEED.currency, onHand: units, reserved: 0 } });
-    } else if (item.onHand - item.reserved < units) {
+      return BENCH_SKU.priceMinor;
+    }
+    if (item.currency !== SEED.currency) {
+      throw new Error(`${BENCH_SKU.sku} is sold in ${item.currency}, the bench pays in ${SEED.currency}`);
+    }
+    if (item.onHand - item.reserved < units) {
       await db.stockItem.update({ where: { sku: BENCH_SKU.sku }, data: { onHand: item.reserved + units } });
     }
+    return item.priceMinor;
   } catch (err) {
     throw new Error(`cannot prepare the bench stock in ${redact(databaseUrl)}: ${(err as Error).message}`, { cause: err });
   } finally {

@@ -1,10 +1,13 @@
 // One checkout through the public HTTP API: POST /checkouts, then poll its
-// statusUrl until the workflow reports PAID (or anything final).
+// statusUrl until the workflow reports PAID (or anything final), both with the
+// customer's bearer token.
 import type { Outcome } from './measure.ts';
 
 export interface ApiCheckoutOptions {
   apiUrl: string;
   idempotencyKey: string;
+  /** An access token whose subject is the body's customerId (role customer). */
+  token: string;
   body: unknown;
   pollMs: number;
   timeoutMs: number;
@@ -15,16 +18,18 @@ export async function runApiCheckout(options: ApiCheckoutOptions): Promise<Outco
   const elapsed = () => performance.now() - started;
   const deadline = started + options.timeoutMs;
 
+  const authorization = `Bearer ${options.token}`;
+
   const post = await request(options.apiUrl, '/checkouts', {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'idempotency-key': options.idempotencyKey },
+    headers: { authorization, 'content-type': 'application/json', 'idempotency-key': options.idempotencyKey },
     body: JSON.stringify(options.body),
   });
   if (post.status !== 202) return { ok: false, latencyMs: elapsed(), failure: `POST /checkouts → ${post.status} ${errorCode(post.body)}` };
   const statusUrl = String((post.body as { statusUrl: string }).statusUrl);
 
   for (;;) {
-    const get = await request(options.apiUrl, statusUrl, { method: 'GET' });
+    const get = await request(options.apiUrl, statusUrl, { method: 'GET', headers: { authorization } });
     if (get.status !== 200) return { ok: false, latencyMs: elapsed(), failure: `GET checkout → ${get.status} ${errorCode(get.body)}` };
     const view = get.body as { status: string; result?: { cancelReason?: string | null } | null };
     if (view.status === 'PAID') return { ok: true, latencyMs: elapsed() };
