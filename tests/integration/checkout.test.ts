@@ -170,3 +170,36 @@ test('histories of the completed checkouts replay without non-determinism', asyn
     assert.equal(result.error, undefined, `${result.workflowId}: ${result.error}`);
   }
 });
+
+test("a customer cannot use another customer's coupon: not by naming them, not by quoting the code", async () => {
+  await useCoupon('IT-ALICE-ONLY', 'cust-alice', 500);
+  const body = {
+    currency: 'EUR',
+    lines: [{ sku: 'MUG-LOGO', quantity: 2 }],
+    couponCode: 'IT-ALICE-ONLY',
+    paymentMethod: { type: 'card', number: CARDS.approve },
+  };
+  // Bob's token, Alice's customer id: refused at the door, nothing started.
+  const asAlice = await fetch(`${stack.apiUrl}/checkouts`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'idempotency-key': 'it-bob-as-alice', ...(await authorization(stack, ['customer', 'cust-bob'])) },
+    body: JSON.stringify({ ...body, customerId: 'cust-alice' }),
+  });
+  assert.equal(asAlice.status, 403);
+  assert.equal(((await asAlice.json()) as { error: { field: string } }).error.field, 'customerId');
+  assert.equal(await stack.database.db.order.count({ where: { id: orderIdFor('it-bob-as-alice') } }), 0);
+
+  // Bob as himself with Alice's code: the coupons service refuses it, the checkout ends CANCELLED.
+  const started = await postCheckout(stack, 'it-bob-alice-coupon', { ...body, customerId: 'cust-bob' });
+  assert.equal(started.status, 202, JSON.stringify(started.body));
+  const outcome = await waitForOutcome(stack, started.body.checkoutId);
+  assert.equal(outcome.status, 'CANCELLED', JSON.stringify(outcome));
+  const order = await stack.database.db.order.findUniqueOrThrow({ where: { id: orderIdFor('it-bob-alice-coupon') } });
+  assert.equal(order.status, 'CANCELLED');
+  assert.match(order.cancelReason ?? '', /coupon/i);
+  const coupon = await stack.database.db.coupon.findUniqueOrThrow({ where: { code: 'IT-ALICE-ONLY' } });
+  assert.equal(coupon.status, 'AVAILABLE');
+  assert.equal(coupon.lockedBy, null);
+  const pspPayments = await stack.database.db.pspPayment.count({ where: { merchantReference: orderIdFor('it-bob-alice-coupon') } });
+  assert.equal(pspPayments, 0, 'nothing was charged');
+});
