@@ -5,7 +5,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { AuthConfig } from '../lib/config.ts';
-import { HttpError, unavailable } from '../lib/http-errors.ts';
+import { HttpError, unauthorized, unavailable } from '../lib/http-errors.ts';
 import { createLogger } from '../lib/logger.ts';
 import { isRole, permissionsOf, type Permission, type Principal, type Role } from '../shared/permissions.ts';
 
@@ -23,9 +23,7 @@ const DISCOVERY_TIMEOUT_MS = 5_000;
 const TOKEN_KEY_ERRORS = new Set(['ERR_JWKS_NO_MATCHING_KEY', 'ERR_JWKS_MULTIPLE_MATCHING_KEYS']);
 
 /** One answer for every bad token, so a caller cannot probe which check failed. */
-export function unauthorized(): HttpError {
-  return new HttpError(401, 'unauthorized', 'a valid bearer token is required');
-}
+const badToken = () => unauthorized('a valid bearer token is required');
 
 export function identityProviderUnavailable(): HttpError {
   return unavailable('identity_provider_unavailable', 'the identity provider is unavailable; retry later');
@@ -53,11 +51,11 @@ export function createTokenVerifier(auth: AuthConfig): TokenVerifier {
         }
         // the reason is for our logs only; never the token itself
         log.info('bearer token refused', { reason: reasonOf(err) });
-        throw unauthorized();
+        throw badToken();
       }
       if (typeof payload.sub !== 'string' || payload.sub === '') {
         log.info('bearer token refused', { reason: 'no subject' });
-        throw unauthorized();
+        throw badToken();
       }
       const roles = rolesOf(payload, auth);
       return { subject: payload.sub, roles, permissions: permissionsOf(roles) };
@@ -139,18 +137,12 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 /** Verifies the request's bearer token and keeps the caller in `res.locals.principal`. */
 export function authenticate(verifier: TokenVerifier): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
-    try {
-      const token = BEARER.exec(req.get('authorization') ?? '')?.[1];
-      if (token === undefined) {
-        log.info('bearer token refused', { reason: 'no bearer token in the Authorization header' });
-        throw unauthorized();
-      }
-      res.locals.principal = await verifier.verify(token);
-    } catch (err) {
-      // RFC 6750: a 401 tells the client which scheme to use
-      if (err instanceof HttpError && err.status === 401) res.set('WWW-Authenticate', 'Bearer');
-      throw err;
+    const token = BEARER.exec(req.get('authorization') ?? '')?.[1];
+    if (token === undefined) {
+      log.info('bearer token refused', { reason: 'no bearer token in the Authorization header' });
+      throw badToken();
     }
+    res.locals.principal = await verifier.verify(token);
     next();
   };
 }

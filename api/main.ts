@@ -5,7 +5,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { Client, type Connection } from '@temporalio/client';
-import { loadConfig, requireProductionSettings, temporalAddress, type Config } from '../lib/config.ts';
+import { exitUnlessProductionReady, loadConfig, temporalAddress, type Config } from '../lib/config.ts';
 import { createDb } from '../lib/db.ts';
 import { createLogger } from '../lib/logger.ts';
 import { installTracing, temporalClientInterceptors } from '../lib/telemetry.ts';
@@ -109,13 +109,7 @@ function watchTemporal(connection: Connection, address: string): { stop(): Promi
 }
 
 async function main(): Promise<void> {
-  // Before anything else: in production, development secrets and a missing issuer must not get as far as a port.
-  try {
-    requireProductionSettings('api');
-  } catch (err) {
-    logger.error((err as Error).message);
-    process.exit(1);
-  }
+  exitUnlessProductionReady('api', (message) => logger.error(message));
   const config = loadConfig();
   const tracing = installTracing({ serviceName: 'api', otlpEndpoint: config.otlpEndpoint });
   let api: RunningApi;

@@ -190,6 +190,19 @@ function list(raw: string): string[] {
   return raw.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
+/**
+ * The first thing each process's main does: in production, development secrets must not get as
+ * far as a port or a connection. Logs requireProductionSettings' refusal and exits 1.
+ */
+export function exitUnlessProductionReady(role: ProcessRole, logError: (message: string) => void): void {
+  try {
+    requireProductionSettings(role);
+  } catch (err) {
+    logError((err as Error).message);
+    process.exit(1);
+  }
+}
+
 /** Which process is starting: each needs its own secrets. */
 export type ProcessRole = 'api' | 'services' | 'worker';
 

@@ -59,6 +59,11 @@ export function invalidRequest(message: string, field?: string, details?: ErrorD
   return new HttpError(400, 'invalid_request', message, { field, details });
 }
 
+/** 401 with `WWW-Authenticate: Bearer` (set by sendError); the message never says what was wrong with the credential. */
+export function unauthorized(message: string): HttpError {
+  return new HttpError(401, 'unauthorized', message);
+}
+
 export function notFound(message: string): HttpError {
   return new HttpError(404, 'not_found', message);
 }
@@ -149,6 +154,8 @@ export function toHttpError(err: unknown): HttpError {
 export function sendError(res: Response, error: HttpError): void {
   // a rate limiter that knows its window says so itself
   if (error.status === 429 && !res.hasHeader('Retry-After')) res.setHeader('Retry-After', '1');
+  // RFC 6750: a 401 for a missing or bad credential tells the client which scheme to use
+  if (error.code === 'unauthorized') res.setHeader('WWW-Authenticate', 'Bearer');
   res.status(error.status).json(error.toBody());
 }
 

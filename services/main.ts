@@ -5,7 +5,7 @@
 // directly (`npm run services`) it uses the ports from loadConfig(), refuses to
 // start in production on development secrets, and stops cleanly on SIGINT/SIGTERM.
 import { fileURLToPath } from 'node:url';
-import { loadConfig, requireProductionSettings, type ServiceUrls } from '../lib/config.ts';
+import { loadConfig, exitUnlessProductionReady, type ServiceUrls } from '../lib/config.ts';
 import { createDb } from '../lib/db.ts';
 import { createLogger } from '../lib/logger.ts';
 import { installTracing } from '../lib/telemetry.ts';
@@ -110,14 +110,8 @@ export async function startServices(opts: StartServicesOptions): Promise<Running
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  // Before anything else: in production, development secrets must not get as far as a port.
   const log = createLogger('services');
-  try {
-    requireProductionSettings('services');
-  } catch (err) {
-    log.error((err as Error).message);
-    process.exit(1);
-  }
+  exitUnlessProductionReady('services', (message) => log.error(message));
   const config = loadConfig();
   const tracing = installTracing({ serviceName: 'services', otlpEndpoint: config.otlpEndpoint });
   const services = await startServices({

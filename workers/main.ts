@@ -3,7 +3,7 @@
 // serves Prometheus `/metrics` on WORKER_METRICS_ADDRESS: the SDK's worker metrics and the business
 // counters of workflows/interceptors.ts. In production it refuses to start on development secrets.
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { loadConfig, requireProductionSettings, temporalAddress } from '../lib/config.ts';
+import { exitUnlessProductionReady, loadConfig, temporalAddress } from '../lib/config.ts';
 import { createDb } from '../lib/db.ts';
 import { createLogger, sdkLogFunction } from '../lib/logger.ts';
 import { installTracing } from '../lib/telemetry.ts';
@@ -13,13 +13,7 @@ import { createCouponGrantsWorker } from './coupon-grants-worker.ts';
 import { COUPON_GRANTS_TASK_QUEUE } from '../shared/coupons.ts';
 
 const log = createLogger('worker');
-// Before anything else: no connection is made with a development key in production.
-try {
-  requireProductionSettings('worker');
-} catch (err) {
-  log.error((err as Error).message);
-  process.exit(1);
-}
+exitUnlessProductionReady('worker', (message) => log.error(message));
 const config = loadConfig();
 // The activities' identity towards the services and the provider: the first key of each list is sent.
 const credentials = { serviceKey: config.serviceKeys[0]!, pspApiKey: config.pspApiKeys[0]! };

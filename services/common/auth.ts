@@ -4,7 +4,7 @@
 // checks its own secret API keys the same way, as a real provider checks a merchant's.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { HttpError } from '../../lib/http-errors.ts';
+import { unauthorized } from '../../lib/http-errors.ts';
 
 /** The header a caller sends with `key`. */
 export function bearer(key: string): { authorization: string } {
@@ -22,19 +22,16 @@ export function keyMatches(accepted: readonly Buffer[], presented: string): bool
   return match;
 }
 
-export function unauthorized(): HttpError {
-  // No detail: whether the key was missing, malformed or wrong helps only an attacker.
-  return new HttpError(401, 'unauthorized', 'authentication required');
-}
+// No detail: whether the key was missing, malformed or wrong helps only an attacker.
+const badKey = () => unauthorized('authentication required');
 
 /** Refuses with 401 `unauthorized` any request without `Authorization: Bearer <one of keys>`. */
 export function requireBearerKey(keys: readonly string[]): RequestHandler {
   const accepted = keys.filter((key) => key !== '').map(digest);
   if (accepted.length === 0) throw new Error('requireBearerKey: no keys to accept; configure SERVICE_API_KEYS / PSP_API_KEYS');
-  return (req, res, next) => {
+  return (req, _res, next) => {
     const match = /^Bearer +(\S+) *$/i.exec(req.get('authorization') ?? '');
     if (match && keyMatches(accepted, match[1]!)) return next();
-    res.setHeader('WWW-Authenticate', 'Bearer');
-    next(unauthorized());
+    next(badKey());
   };
 }

@@ -23,6 +23,4 @@ export function authConfigFor(issuer: DevIssuer, overrides: Partial<AuthConfig> 
   };
 }
 
-export function bearer(token: string): { authorization: string } {
-  return { authorization: `Bearer ${token}` };
-}
+export { bearer } from '../../services/common/auth.ts';
