@@ -6,6 +6,8 @@ import express, { type Request, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import helmet from 'helmet';
 import type { Client } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
+import { DEV_FINGERPRINT_SECRET } from '../lib/config.ts';
 import type { Db } from '../lib/db.ts';
 import { errorMiddleware, HttpError, notFound, sendError, unavailable } from '../lib/http-errors.ts';
 import { observeHttp } from '../lib/http-observability.ts';
@@ -16,8 +18,10 @@ import { CHECKOUT_TASK_QUEUE } from '../shared/task-queues.ts';
 import { createAuditLog, type AuditStore } from './audit.ts';
 import type { CatalogueClient } from './catalogue.ts';
 import type { TokenVerifier } from './auth.ts';
+import type { PaymentMethodClient } from './payment-methods.ts';
 import { declareRoutes, RouteTable } from './route.ts';
 import { auditRoutes } from './routes/audit.ts';
+import { codecCors, codecRoutes } from './routes/codec.ts';
 import { contractRoutes } from './routes/contract.ts';
 import { checkoutRoutes } from './routes/checkouts.ts';
 import { couponRoutes } from './routes/coupons.ts';
@@ -78,6 +82,17 @@ export interface ApiDeps {
   rateLimitPerMinute?: number;
   /** The inventory service's catalogue (createCatalogueClient): POST /checkouts prices and checks every line with it. */
   catalogue: CatalogueClient;
+  /** The payment provider's vault (createPaymentMethodClient): POST /checkouts exchanges a card number for its token. */
+  paymentMethods: PaymentMethodClient;
+  /** Keys the request fingerprints in checkout and refund memos (REQUEST_FINGERPRINT_SECRET); default the development one. */
+  fingerprintSecret?: string;
+  /**
+   * The payload codec (lib/payload-codec.ts) behind POST /codec/decode and /codec/encode, the Web
+   * UI's and the CLI's codec server; without it those routes are absent.
+   */
+  payloadCodec?: PayloadCodec;
+  /** Web UI origins whose pages may call /codec/* (CODEC_CORS_ORIGINS); none by default. */
+  codecCorsOrigins?: string[];
 }
 
 /** The app, with the table of every declared route in `app.locals.routeTable` (the source of /openapi.json). */
@@ -85,6 +100,7 @@ export function createApiApp(deps: ApiDeps): express.Express {
   const timeouts = { ...DEFAULT_API_TIMEOUTS, ...deps.timeouts };
   const taskQueue = deps.taskQueue ?? CHECKOUT_TASK_QUEUE;
   const audit = deps.audit ?? (deps.db ? createAuditLog(deps.db) : unavailableAuditLog());
+  const fingerprintSecret = deps.fingerprintSecret ?? DEV_FINGERPRINT_SECRET;
   const app = express();
   app.disable('x-powered-by');
   // First: every request gets its span, log context and duration, whichever route answers it (a 429 too).
@@ -98,6 +114,8 @@ export function createApiApp(deps: ApiDeps): express.Express {
   );
   app.use(rateLimitPerClient(deps.rateLimitPerMinute ?? DEFAULT_RATE_LIMIT_PER_MINUTE));
   app.get('/metrics', metricsHandler());
+  // Before the routes, so preflights are answered without a token and refusals carry CORS headers too.
+  if (deps.payloadCodec) app.use('/codec', codecCors(deps.codecCorsOrigins ?? []));
 
   const router = express.Router();
   const table = new RouteTable();
@@ -122,6 +140,8 @@ export function createApiApp(deps: ApiDeps): express.Express {
     stateQueryTimeoutMs: timeouts.stateQueryMs,
     audit,
     catalogue: deps.catalogue,
+    paymentMethods: deps.paymentMethods,
+    fingerprintSecret,
   });
   refundRoutes(route, {
     ...common,
@@ -131,6 +151,7 @@ export function createApiApp(deps: ApiDeps): express.Express {
     stateQueryTimeoutMs: timeouts.stateQueryMs,
     policy: deps.refundPolicy,
     audit,
+    fingerprintSecret,
   });
   couponRoutes(route, { ...common, db: deps.db, taskQueue, stateQueryTimeoutMs: timeouts.stateQueryMs, audit });
   operationsRoutes(route, {
@@ -144,6 +165,7 @@ export function createApiApp(deps: ApiDeps): express.Express {
   });
   if (deps.db) reconciliationRoutes(route, { ...common, db: deps.db, taskQueue, audit });
   auditRoutes(route, { audit });
+  if (deps.payloadCodec) codecRoutes(route, { codec: deps.payloadCodec });
   // last: the contract documents every route declared above (read from the table at request time)
   contractRoutes(route, { table, issuer: deps.issuerUrl });
 

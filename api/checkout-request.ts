@@ -1,13 +1,15 @@
 // What a client may send to POST /checkouts, and what the API derives from it:
-// the workflow input, the fingerprint that guards the idempotency key, and the
-// summary shown in the Temporal UI. A request names SKUs and quantities; prices
-// come from the catalogue (api/catalogue.ts), a sent price is only a quote.
-import { createHash } from 'node:crypto';
+// the workflow input and the summary shown in the Temporal UI. A request names SKUs
+// and quantities; prices come from the catalogue (api/catalogue.ts), a sent price is
+// only a quote; a card comes as a number or as the provider's token, and the workflow
+// only ever gets the token (api/payment-methods.ts exchanges a number for one).
 import { z } from 'zod';
-import type { CheckoutInput } from '../shared/checkout.ts';
+import { HttpError } from '../lib/http-errors.ts';
+import type { CheckoutInput, PaymentMethod } from '../shared/checkout.ts';
 import { isIso4217 } from '../shared/currencies.ts';
 import { MAX_CHECKOUT_LINES, MAX_LINE_QUANTITY, MAX_ORDER_TOTAL_MINOR } from '../shared/limits.ts';
 import { formatMoney } from '../shared/money.ts';
+import { PAYMENT_METHOD_TOKEN } from '../shared/payments.ts';
 import { DEFAULT_REGION } from '../shared/search-attributes.ts';
 import type { PricedLine } from './catalogue.ts';
 
@@ -20,6 +22,27 @@ export const customerIdSchema = z
   .string()
   .regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must be an opaque account id: 1 to 64 characters from A-Z a-z 0-9 . _ : - (no emails or names)');
 const REGION = /^[a-z]{2,10}(-[a-z0-9]{1,10})?$/;
+
+/**
+ * A card number, exchanged for the provider's token before the checkout starts, or a token the
+ * client already got from the provider. Either way only the token reaches the workflow.
+ */
+const paymentMethodSchema = z
+  .discriminatedUnion('type', [
+    z.object({
+      type: z.literal('card'),
+      number: z.string().regex(/^\d{12,19}$/, 'must be 12 to 19 digits'),
+    }),
+    z.object({
+      type: z.literal('token'),
+      token: z.string().regex(PAYMENT_METHOD_TOKEN, 'must be a payment-method token (pm_…) from the payment provider'),
+    }),
+  ])
+  .describe(
+    'The card to charge: `{ "type": "card", "number": "…" }` is exchanged for the payment provider\'s token before the ' +
+      'checkout starts and the number is never stored by us; `{ "type": "token", "token": "pm_…" }` pays with a token ' +
+      'obtained from the provider (POST /v1/payment_methods).',
+  );
 
 const lineSchema = z.object({
   sku: z.string().min(1).max(64),
@@ -36,10 +59,7 @@ export const checkoutRequestSchema = z
     currency: z.string().refine(isIso4217, 'must be an active ISO 4217 currency code, like EUR'),
     lines: z.array(lineSchema).min(1).max(MAX_CHECKOUT_LINES),
     couponCode: z.string().min(1).max(64).optional(),
-    paymentMethod: z.object({
-      type: z.literal('card'),
-      number: z.string().regex(/^\d{12,19}$/, 'must be 12 to 19 digits'),
-    }),
+    paymentMethod: paymentMethodSchema,
   })
   .superRefine((body, ctx) => {
     const seen = new Set<string>();
@@ -56,6 +76,7 @@ export const checkoutRequestSchema = z
   });
 
 export type CheckoutRequest = z.infer<typeof checkoutRequestSchema>;
+export type RequestedPaymentMethod = CheckoutRequest['paymentMethod'];
 
 /** Why a header value cannot be used as an idempotency key, or null when it can. */
 export function idempotencyKeyProblem(value: string | undefined): string | null {
@@ -64,8 +85,24 @@ export function idempotencyKeyProblem(value: string | undefined): string | null 
   return null;
 }
 
-/** The workflow input; `priced` are the request's lines at the catalogue's prices, passed as the quote. */
-export function toCheckoutInput(checkoutKey: string, request: CheckoutRequest, priced: readonly PricedLine[]): CheckoutInput {
+/**
+ * The refusal of a key already used for another checkout request: the same answer whether the
+ * started run's fingerprint or the provider's record of the key's card tells us.
+ */
+export function idempotencyKeyReused(key: string): HttpError {
+  return new HttpError(422, 'idempotency_key_reused', `Idempotency-Key "${key}" was already used for a different checkout request`);
+}
+
+/**
+ * The workflow input; `priced` are the request's lines at the catalogue's prices, passed as the
+ * quote, and `paymentMethod` the provider's token for the request's card (never its number).
+ */
+export function toCheckoutInput(
+  checkoutKey: string,
+  request: CheckoutRequest,
+  priced: readonly PricedLine[],
+  paymentMethod: PaymentMethod,
+): CheckoutInput {
   return {
     checkoutKey,
     customerId: request.customerId,
@@ -73,17 +110,8 @@ export function toCheckoutInput(checkoutKey: string, request: CheckoutRequest, p
     currency: request.currency,
     lines: priced.map(({ sku, quantity, unitPriceMinor }) => ({ sku, quantity, unitPriceMinor })),
     ...(request.couponCode === undefined ? {} : { couponCode: request.couponCode }),
-    paymentMethod: { type: 'card', number: request.paymentMethod.number },
+    paymentMethod: { token: paymentMethod.token, brand: paymentMethod.brand, last4: paymentMethod.last4 },
   };
-}
-
-/**
- * sha256 of the validated body in canonical JSON (sorted keys, unknown fields
- * dropped), so re-sending the same request with other whitespace or key order
- * still counts as the same request.
- */
-export function requestFingerprint(request: CheckoutRequest): string {
-  return createHash('sha256').update(canonicalJson(request)).digest('hex');
 }
 
 /** One line for the Temporal UI, at catalogue prices (before any coupon); no customer or card data. */
@@ -105,15 +133,4 @@ export function checkoutDetails(request: CheckoutRequest, priced: readonly Price
 
 function subtotalMinor(lines: readonly PricedLine[]): number {
   return lines.reduce((sum, line) => sum + line.quantity * line.unitPriceMinor, 0);
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }

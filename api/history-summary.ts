@@ -1,9 +1,10 @@
 // A run's event history told as the operations page shows it: one line per business step
 // (started, each activity and timer with the summary the workflow gave it, signals, operator
 // actions (Updates) with who took them, search attribute changes, the end), leaving out workflow tasks and other bookkeeping. The mapping is
-// pure; only reading the summaries needs the data converter (a codec may be async).
-import { defaultPayloadConverter, type LoadedDataConverter, type Payload } from '@temporalio/common';
-import { decodeOptionalSinglePayload } from '@temporalio/common/lib/internal-non-workflow/index.js';
+// pure; only reading the summaries and failure messages needs the data converter: both are
+// encrypted payloads in the raw history (lib/payload-codec.ts), and a codec may be async.
+import { defaultPayloadConverter, type LoadedDataConverter, type Payload, type ProtoFailure } from '@temporalio/common';
+import { decodeOptionalFailureToOptionalError, decodeOptionalSinglePayload } from '@temporalio/common/lib/internal-non-workflow/index.js';
 import type { temporal } from '@temporalio/proto';
 import type { HistoryLine, HistoryLineKind } from '../shared/operations.ts';
 import { CheckoutStepKey, FlowStatusKey, NeedsAttentionKey } from '../shared/search-attributes.ts';
@@ -16,24 +17,46 @@ export const HISTORY_LINE_LIMIT = 50;
 /** The search attributes an operator reads a run by; the others (order, amount...) do not change. */
 const SHOWN_ATTRIBUTES = [FlowStatusKey.name, NeedsAttentionKey.name, CheckoutStepKey.name];
 
-/** Each event's `userMetadata.summary` (set on the start, every activity, timer and child), by event id. */
-export async function decodeSummaries(events: readonly HistoryEvent[], dataConverter: LoadedDataConverter): Promise<Map<number, string>> {
+/** What the story quotes from the run, decrypted: step summaries and failure messages, by event id. */
+export interface HistoryText {
+  /** Each event's `userMetadata.summary` (set on the start, every activity, timer and child). */
+  summaries: ReadonlyMap<number, string>;
+  /** The innermost message of each failure the story shows (the raw one reads "Encoded failure"). */
+  failures: ReadonlyMap<number, string>;
+}
+
+/**
+ * Decodes what the story quotes. A payload this process cannot read (a key no longer in its ring)
+ * costs that one quote, not the whole story.
+ */
+export async function decodeHistoryText(events: readonly HistoryEvent[], dataConverter: LoadedDataConverter): Promise<HistoryText> {
   const summaries = new Map<number, string>();
+  const failures = new Map<number, string>();
   await Promise.all(
     events.map(async (event) => {
+      const eventId = eventNumber(event.eventId);
       const payload = event.userMetadata?.summary;
-      if (!payload) return;
-      const summary = await decodeOptionalSinglePayload<unknown>(dataConverter, payload as Payload);
-      if (typeof summary === 'string' && summary) summaries.set(eventNumber(event.eventId), summary);
+      if (payload) {
+        const summary = await decodeOptionalSinglePayload<unknown>(dataConverter, payload as Payload).catch(() => undefined);
+        if (typeof summary === 'string' && summary) summaries.set(eventId, summary);
+      }
+      const failure = eventFailure(event);
+      if (failure) {
+        const message = await decodeOptionalFailureToOptionalError(dataConverter, failure as ProtoFailure).then(
+          (error) => innermostMessage(error),
+          (err: unknown) => `(not readable here: ${(err as Error).message})`,
+        );
+        if (message) failures.set(eventId, message);
+      }
     }),
   );
-  return summaries;
+  return { summaries, failures };
 }
 
 /** The run's story, oldest first, cut to the last `limit` lines. */
 export function historyLines(
   events: readonly HistoryEvent[],
-  summaries: ReadonlyMap<number, string>,
+  { summaries, failures }: HistoryText,
   limit = HISTORY_LINE_LIMIT,
 ): { events: HistoryLine[]; truncated: boolean } {
   /** What a scheduled activity or started timer was, so its end can say which one ended. */
@@ -48,6 +71,9 @@ export function historyLines(
     const summary = summaries.get(eventId);
     const line = (kind: HistoryLineKind, text: string) => lines.push({ eventId, time: eventTime(event), kind, text });
     const stepOf = (scheduledEventId: unknown) => steps.get(eventNumber(scheduledEventId)) ?? 'activity';
+    // decoded when it was an encrypted one; as recorded (histories from before encryption) otherwise
+    const failureMessage = failures.get(eventId) ?? innermostMessage(eventFailure(event));
+    const failureText = failureMessage ? `: ${failureMessage}` : '';
 
     if (event.workflowExecutionStartedEventAttributes) {
       const a = event.workflowExecutionStartedEventAttributes;
@@ -61,10 +87,10 @@ export function historyLines(
       line('activityCompleted', `Completed: ${stepOf(event.activityTaskCompletedEventAttributes.scheduledEventId)}`);
     } else if (event.activityTaskFailedEventAttributes) {
       const a = event.activityTaskFailedEventAttributes;
-      line('activityFailed', `Failed: ${stepOf(a.scheduledEventId)}${failureText(a.failure)}`);
+      line('activityFailed', `Failed: ${stepOf(a.scheduledEventId)}${failureText}`);
     } else if (event.activityTaskTimedOutEventAttributes) {
       const a = event.activityTaskTimedOutEventAttributes;
-      line('activityTimedOut', `Timed out: ${stepOf(a.scheduledEventId)}${failureText(a.failure)}`);
+      line('activityTimedOut', `Timed out: ${stepOf(a.scheduledEventId)}${failureText}`);
     } else if (event.activityTaskCanceledEventAttributes) {
       line('activityCanceled', `Cancelled: ${stepOf(event.activityTaskCanceledEventAttributes.scheduledEventId)}`);
     } else if (event.timerStartedEventAttributes) {
@@ -89,7 +115,7 @@ export function historyLines(
     } else if (event.workflowExecutionUpdateCompletedEventAttributes) {
       const a = event.workflowExecutionUpdateCompletedEventAttributes;
       const name = updates.get(eventNumber(a.acceptedEventId)) ?? 'update';
-      if (a.outcome?.failure) line('updateFailed', `Update failed: ${name}${failureText(a.outcome.failure)}`);
+      if (a.outcome?.failure) line('updateFailed', `Update failed: ${name}${failureText}`);
       else line('updateCompleted', `Update completed: ${name}`);
     } else if (event.childWorkflowExecutionStartedEventAttributes) {
       const a = event.childWorkflowExecutionStartedEventAttributes;
@@ -99,14 +125,14 @@ export function historyLines(
       line('childWorkflowCompleted', `Child ${a.workflowType?.name ?? 'workflow'} ${a.workflowExecution?.workflowId ?? ''} completed`);
     } else if (event.childWorkflowExecutionFailedEventAttributes) {
       const a = event.childWorkflowExecutionFailedEventAttributes;
-      line('childWorkflowFailed', `Child ${a.workflowType?.name ?? 'workflow'} ${a.workflowExecution?.workflowId ?? ''} failed${failureText(a.failure)}`);
+      line('childWorkflowFailed', `Child ${a.workflowType?.name ?? 'workflow'} ${a.workflowExecution?.workflowId ?? ''} failed${failureText}`);
     } else if (event.upsertWorkflowSearchAttributesEventAttributes) {
       const changes = shownAttributes(event.upsertWorkflowSearchAttributesEventAttributes.searchAttributes?.indexedFields);
       if (changes) line('searchAttributesUpserted', `Now ${changes}`);
     } else if (event.workflowExecutionCompletedEventAttributes) {
       line('workflowCompleted', 'Workflow completed');
     } else if (event.workflowExecutionFailedEventAttributes) {
-      line('workflowFailed', `Workflow failed${failureText(event.workflowExecutionFailedEventAttributes.failure)}`);
+      line('workflowFailed', `Workflow failed${failureText}`);
     } else if (event.workflowExecutionCanceledEventAttributes) {
       line('workflowCanceled', 'Workflow cancelled');
     } else if (event.workflowExecutionTerminatedEventAttributes) {
@@ -139,11 +165,22 @@ function durationText(duration: { seconds?: unknown; nanos?: number | null } | n
   return `${seconds} s`;
 }
 
-/** `: <message>` of the innermost cause (an activity's own error, not the SDK's wrapper). */
-function failureText(failure: temporal.api.failure.v1.IFailure | null | undefined): string {
+/** The failure an event carries, for the events whose line quotes it. */
+function eventFailure(event: HistoryEvent): temporal.api.failure.v1.IFailure | null | undefined {
+  return (
+    event.activityTaskFailedEventAttributes?.failure ??
+    event.activityTaskTimedOutEventAttributes?.failure ??
+    event.workflowExecutionUpdateCompletedEventAttributes?.outcome?.failure ??
+    event.childWorkflowExecutionFailedEventAttributes?.failure ??
+    event.workflowExecutionFailedEventAttributes?.failure
+  );
+}
+
+/** The innermost cause's message (an activity's own error, not the SDK's wrapper), of a decoded error or a raw failure. */
+function innermostMessage(failure: { message?: string | null; cause?: unknown } | null | undefined): string | undefined {
   let f = failure;
-  while (f?.cause) f = f.cause;
-  return f?.message ? `: ${f.message}` : '';
+  while (f?.cause) f = f.cause as typeof f;
+  return f?.message || undefined;
 }
 
 /** `FlowStatus = AWAITING_APPROVAL, NeedsAttention = true`, or '' when none of them changed. */

@@ -6,13 +6,16 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { Client, type Connection } from '@temporalio/client';
 import { exitUnlessProductionReady, loadConfig, temporalAddress, type Config } from '../lib/config.ts';
+import { temporalDataConverter } from '../lib/data-converter.ts';
 import { createDb } from '../lib/db.ts';
 import { createLogger } from '../lib/logger.ts';
+import { EncryptionCodec } from '../lib/payload-codec.ts';
 import { installTracing, temporalClientInterceptors } from '../lib/telemetry.ts';
 import { createApiApp } from './app.ts';
 import { createTokenVerifier } from './auth.ts';
 import { createCatalogueClient } from './catalogue.ts';
 import { createDatabaseCheck } from './database-check.ts';
+import { createPaymentMethodClient } from './payment-methods.ts';
 import { connectTemporal, errorMessage, isTimeout } from './temporal.ts';
 
 const logger = createLogger('api');
@@ -27,7 +30,7 @@ export interface RunningApi {
 export async function startApi(config: Config = loadConfig()): Promise<RunningApi> {
   const address = temporalAddress(config);
   const connection = connectTemporal(address);
-  const client = new Client({ connection, namespace: config.temporal.namespace, interceptors: temporalClientInterceptors() });
+  const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: temporalDataConverter(config.payloadKeys), interceptors: temporalClientInterceptors() });
   const database = createDatabaseCheck(config.databaseUrl);
   const db = createDb(config.databaseUrl);
   const watcher = watchTemporal(connection, address);
@@ -46,6 +49,10 @@ export async function startApi(config: Config = loadConfig()): Promise<RunningAp
     opsSignIn: { clientId: config.auth.opsClientId, audience: config.auth.audience },
     rateLimitPerMinute: config.apiRateLimitPerMinute,
     catalogue: createCatalogueClient(config.serviceUrls.inventory, { serviceKey: config.serviceKeys[0]! }),
+    paymentMethods: createPaymentMethodClient(config.serviceUrls.psp, { apiKey: config.pspApiKeys[0]! }),
+    fingerprintSecret: config.fingerprintSecret,
+    payloadCodec: new EncryptionCodec(config.payloadKeys),
+    codecCorsOrigins: config.codecCorsOrigins,
   });
   let server: Server;
   try {

@@ -1,5 +1,6 @@
 // The one config loader: every process reads its settings here, from the
 // environment, with defaults that work for `bin/stack` on a developer machine.
+import { parseKeyRing, type PayloadKeyRing } from './payload-codec.ts';
 
 export interface ServiceUrls {
   orders: string;
@@ -73,6 +74,22 @@ export interface Config {
    * Off unless configured: `bin/stack` and the tests turn it on.
    */
   faultInjection: boolean;
+  /**
+   * `PAYLOAD_ENCRYPTION_KEYS`: `id:base64key,...` (32-byte keys). Every Temporal payload is
+   * encrypted with the first and may be decrypted with any (lib/payload-codec.ts): rotate by
+   * putting a new key first and keeping the old ones until no run needs them.
+   */
+  payloadKeys: PayloadKeyRing;
+  /**
+   * `REQUEST_FINGERPRINT_SECRET`: the HMAC key of the request fingerprints kept in memos, so a
+   * fingerprint cannot be reversed by trying candidate requests.
+   */
+  fingerprintSecret: string;
+  /**
+   * `CODEC_CORS_ORIGINS`, comma-separated: the Web UI origins allowed to call the codec server
+   * (`/codec/*`) from a browser. Default: the origin of TEMPORAL_UI_URL.
+   */
+  codecCorsOrigins: string[];
 }
 
 export interface AuthConfig {
@@ -118,6 +135,10 @@ export const DEV_PSP_API_KEY = 'sk_test_dev';
 /** The local OpenID Connect issuer `bin/stack` starts (lib/dev-issuer.ts). */
 export const DEFAULT_DEV_ISSUER_PORT = 4400;
 export const DEFAULT_AUDIENCE = 'commerce-api';
+/** Development-only payload key and fingerprint secret: refused in production. */
+export const DEV_PAYLOAD_KEY_ID = 'dev';
+export const DEV_PAYLOAD_KEYS = `${DEV_PAYLOAD_KEY_ID}:eNTe0zDPttPuQ2uXMfcD+9WX8z+Iu0RM7DZDPvpJtb4=`;
+export const DEV_FINGERPRINT_SECRET = 'fp_dev_secret';
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const servicePorts = {
@@ -129,12 +150,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     psp: int(env, 'PSP_PORT', 4106),
   };
   const local = (port: number) => `http://127.0.0.1:${port}`;
+  const uiUrl = env.TEMPORAL_UI_URL || 'http://127.0.0.1:8233';
   return {
     databaseUrl: env.DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/commerce',
     temporal: {
       address: env.TEMPORAL_ADDRESS || undefined,
       namespace: env.TEMPORAL_NAMESPACE || 'default',
-      uiUrl: env.TEMPORAL_UI_URL || 'http://127.0.0.1:8233',
+      uiUrl,
     },
     apiPort: int(env, 'API_PORT', 3000),
     apiRateLimitPerMinute: int(env, 'API_RATE_LIMIT_PER_MINUTE', 600),
@@ -183,6 +205,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     serviceKeys: list(env.SERVICE_API_KEYS || DEV_SERVICE_KEY),
     pspApiKeys: list(env.PSP_API_KEYS || DEV_PSP_API_KEY),
     faultInjection: env.FAULT_INJECTION === 'on',
+    payloadKeys: parseKeyRing(env.PAYLOAD_ENCRYPTION_KEYS || DEV_PAYLOAD_KEYS),
+    fingerprintSecret: env.REQUEST_FINGERPRINT_SECRET || DEV_FINGERPRINT_SECRET,
+    codecCorsOrigins: list(env.CODEC_CORS_ORIGINS || new URL(uiUrl).origin),
   };
 }
 
@@ -224,6 +249,10 @@ export function requireProductionSettings(role: ProcessRole, env: NodeJS.Process
     need('AUTH_AUDIENCE');
     need('PSP_WEBHOOK_SECRETS', DEV_WEBHOOK_SECRET);
     need('SERVICE_API_KEYS', DEV_SERVICE_KEY);
+    // the API exchanges card numbers for the provider's tokens before any workflow sees them
+    need('PSP_API_KEYS', DEV_PSP_API_KEY);
+    need('PAYLOAD_ENCRYPTION_KEYS', DEV_PAYLOAD_KEYS);
+    need('REQUEST_FINGERPRINT_SECRET', DEV_FINGERPRINT_SECRET);
   }
   if (role === 'services') {
     need('SERVICE_API_KEYS', DEV_SERVICE_KEY);
@@ -234,6 +263,7 @@ export function requireProductionSettings(role: ProcessRole, env: NodeJS.Process
     need('SERVICE_API_KEYS', DEV_SERVICE_KEY);
     // reconciliation reads the provider's settlement report and refunds there
     need('PSP_API_KEYS', DEV_PSP_API_KEY);
+    need('PAYLOAD_ENCRYPTION_KEYS', DEV_PAYLOAD_KEYS);
   }
   if (env.FAULT_INJECTION === 'on') problems.push('FAULT_INJECTION=on is for development and tests only');
   if (problems.length > 0) {

@@ -40,6 +40,11 @@ export interface DevServerOptions {
   port?: number;
   /** Web UI port; omit for a headless server. */
   uiPort?: number;
+  /**
+   * The codec server the Web UI asks to decode payloads (our API's `/codec`), called from the
+   * browser; without it the UI shows payloads as the cluster holds them, encrypted.
+   */
+  uiCodecEndpoint?: string;
   /** SQLite state file; omit to keep state in memory. */
   dbFilename?: string;
   /** Server output goes here (appended); omit to discard it. */
@@ -59,6 +64,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   args.push('--http-port', String(await freePort()), '--metrics-port', String(await freePort()));
   if (options.uiPort) args.push('--ui-port', String(options.uiPort), '--ui-disable-news-fetch');
   else args.push('--headless');
+  if (options.uiPort && options.uiCodecEndpoint) args.push('--ui-codec-endpoint', options.uiCodecEndpoint);
   if (options.dbFilename) {
     mkdirSync(path.dirname(options.dbFilename), { recursive: true });
     args.push('--db-filename', options.dbFilename);

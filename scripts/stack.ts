@@ -8,6 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, serviceUrlEnv, temporalAddress, DEFAULT_TEMPORAL_PORT } from '../lib/config.ts';
+import { temporalDataConverter } from '../lib/data-converter.ts';
 import { createDb } from '../lib/db.ts';
 import { createLogger } from '../lib/logger.ts';
 import { installTracing } from '../lib/telemetry.ts';
@@ -39,6 +40,8 @@ if (!config.temporal.address) {
   devServer = await startDevServer({
     port: DEFAULT_TEMPORAL_PORT,
     uiPort,
+    // the UI shows payloads decrypted only to a browser that passes an operator's token (README "Encrypted payloads")
+    uiCodecEndpoint: `http://127.0.0.1:${config.apiPort}/codec`,
     dbFilename: path.join(ROOT, '.data/temporal.db'),
     logFile: path.join(ROOT, '.data/temporal.log'),
   });
@@ -98,7 +101,9 @@ const api = startChild('api', 'api/main.ts');
 {
   const every = config.reconciliationEvery;
   const connection = await Connection.connect({ address });
-  const created = await ensureReconciliationSchedule(new Client({ connection, namespace: config.temporal.namespace }), { every });
+  // the schedule's action arguments are payloads too: encrypted like everything the workflows see
+  const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: temporalDataConverter(config.payloadKeys) });
+  const created = await ensureReconciliationSchedule(client, { every });
   await connection.close();
   log(created ? `reconciliation schedule created (every ${every})` : 'reconciliation schedule already in place');
 }

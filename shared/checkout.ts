@@ -2,7 +2,7 @@
 // Imported by the workflow, the API and the tests, so kept free of Node imports.
 import type { SearchAttributePair } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { PaymentStatus } from './payments.ts';
+import type { CardBrand, PaymentStatus } from './payments.ts';
 import type { RefundStatus } from './refunds.ts';
 import {
   AmountMinorKey,
@@ -27,12 +27,16 @@ export interface CheckoutLine {
 }
 
 /**
- * A card from the payment-provider simulator's test range (see services/psp).
- * A production deployment would pass the provider's token instead of a number.
+ * The card as the workflow knows it: the provider's opaque token (`pm_…`, from the provider's
+ * `POST /v1/payment_methods`) and what a person needs to recognise the card. The card number
+ * itself never enters a workflow: the API exchanges it for the token before the run starts.
  */
 export interface PaymentMethod {
-  type: 'card';
-  number: string;
+  /** The provider's payment-method token: the only thing that can be charged. */
+  token: string;
+  brand: CardBrand;
+  /** The card number's last four digits. */
+  last4: string;
 }
 
 export interface CheckoutInput {

@@ -12,6 +12,13 @@ export type PaymentStatus =
   | 'VOIDED'
   | 'REFUNDED';
 
+/** The card's network, as the provider reports it for a payment-method token. */
+export const CARD_BRANDS = ['visa', 'mastercard', 'amex', 'discover', 'unknown'] as const;
+export type CardBrand = (typeof CARD_BRANDS)[number];
+
+/** The shape of a payment-method token the provider issues (`pm_` and letters/digits). */
+export const PAYMENT_METHOD_TOKEN = /^pm_[A-Za-z0-9]{8,64}$/;
+
 /** Provider event types delivered to POST /webhooks/psp. */
 export type PspEventType =
   | 'payment.authorized'

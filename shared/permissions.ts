@@ -30,6 +30,7 @@ export const PERMISSIONS = {
   'coupons:issue': 'issue coupons and read issuances',
   'campaigns:distribute': 'start, read, pause, resume and cancel campaign distributions',
   'audit:read': 'read the audit log of operator actions',
+  'payloads:decode': 'decrypt and encrypt Temporal payloads through the codec server (the Web UI and the CLI show run inputs and results)',
 } as const satisfies Record<string, string>;
 export type Permission = keyof typeof PERMISSIONS;
 
@@ -50,6 +51,7 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'mismatches:resolve',
     'reconciliation:run',
     'audit:read',
+    'payloads:decode',
   ],
 };
 

@@ -5,6 +5,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import {
+  DEV_FINGERPRINT_SECRET,
+  DEV_PAYLOAD_KEYS,
   DEV_PSP_API_KEY,
   DEV_SERVICE_KEY,
   DEV_WEBHOOK_SECRET,
@@ -24,13 +26,15 @@ const CONFIGURED = {
   PSP_WEBHOOK_SECRET: 'whsec_live_1',
   SERVICE_API_KEYS: 'svc_live_1,svc_live_0',
   PSP_API_KEYS: 'sk_live_1',
+  PAYLOAD_ENCRYPTION_KEYS: `live-2:${Buffer.alloc(32, 2).toString('base64')},live-1:${Buffer.alloc(32, 1).toString('base64')}`,
+  REQUEST_FINGERPRINT_SECRET: 'fp_live_1',
 };
 
 /** The variables each process must have in production. */
 const REQUIRED: Record<ProcessRole, string[]> = {
-  api: ['AUTH_ISSUER', 'AUTH_AUDIENCE', 'PSP_WEBHOOK_SECRETS', 'SERVICE_API_KEYS'],
+  api: ['AUTH_ISSUER', 'AUTH_AUDIENCE', 'PSP_WEBHOOK_SECRETS', 'SERVICE_API_KEYS', 'PSP_API_KEYS', 'PAYLOAD_ENCRYPTION_KEYS', 'REQUEST_FINGERPRINT_SECRET'],
   services: ['SERVICE_API_KEYS', 'PSP_API_KEYS', 'PSP_WEBHOOK_SECRET'],
-  worker: ['SERVICE_API_KEYS', 'PSP_API_KEYS'],
+  worker: ['SERVICE_API_KEYS', 'PSP_API_KEYS', 'PAYLOAD_ENCRYPTION_KEYS'],
 };
 
 function refusal(role: ProcessRole, env: NodeJS.ProcessEnv): string {
@@ -84,10 +88,27 @@ describe('requireProductionSettings', () => {
       ['services', 'PSP_WEBHOOK_SECRET', DEV_WEBHOOK_SECRET],
       ['worker', 'SERVICE_API_KEYS', DEV_SERVICE_KEY],
       ['worker', 'PSP_API_KEYS', DEV_PSP_API_KEY],
+      ['api', 'PSP_API_KEYS', DEV_PSP_API_KEY],
+      ['api', 'PAYLOAD_ENCRYPTION_KEYS', `live-1:${Buffer.alloc(32, 1).toString('base64')},${DEV_PAYLOAD_KEYS}`],
+      ['api', 'REQUEST_FINGERPRINT_SECRET', DEV_FINGERPRINT_SECRET],
+      ['worker', 'PAYLOAD_ENCRYPTION_KEYS', DEV_PAYLOAD_KEYS],
     ];
     for (const [role, name, value] of cases) {
       assert.match(refusal(role, { ...CONFIGURED, [name]: value }), new RegExp(`${name} holds the development default`));
     }
+  });
+
+  test('a malformed payload key ring is refused without echoing key material', () => {
+    const secret = Buffer.alloc(16, 7).toString('base64');
+    for (const raw of [`short:${secret}`, 'no-colon', `a:${Buffer.alloc(32).toString('base64')},a:${Buffer.alloc(32).toString('base64')}`]) {
+      assert.throws(
+        () => loadConfig({ PAYLOAD_ENCRYPTION_KEYS: raw }),
+        (err: Error) => /PAYLOAD_ENCRYPTION_KEYS/.test(err.message) && !err.message.includes(secret),
+      );
+    }
+    const ring = loadConfig({ PAYLOAD_ENCRYPTION_KEYS: CONFIGURED.PAYLOAD_ENCRYPTION_KEYS }).payloadKeys;
+    assert.equal(ring.encryptWith, 'live-2', 'the first key encrypts');
+    assert.deepEqual([...ring.keys.keys()], ['live-2', 'live-1'], 'every listed key decrypts');
   });
 
   test('production refuses the debug switches', () => {

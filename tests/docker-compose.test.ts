@@ -55,6 +55,17 @@ test('the app variables are the ones the code reads, and they reach the publishe
   assert.equal(dbEnv.POSTGRES_DB, db.pathname.slice(1));
 });
 
+test("the Web UI decodes through the API's codec server, which lets the UI's origin call it", () => {
+  const config = loadConfig(appEnv);
+  const ui = compose.services['temporal-ui']!.environment!;
+  // read by the Web UI image (TEMPORAL_CODEC_*), not by our code
+  const codec = new URL(ui.TEMPORAL_CODEC_ENDPOINT!);
+  assert.equal(codec.pathname, '/codec', 'the codec routes live under /codec (api/routes/codec.ts)');
+  assert.equal(Number(codec.port), config.apiPort, 'the endpoint is the API on API_PORT, as the browser reaches it');
+  assert.equal(ui.TEMPORAL_CODEC_PASS_ACCESS_TOKEN, 'true', "the operator's token goes with every codec call");
+  assert.deepEqual(config.codecCorsOrigins, [new URL(config.temporal.uiUrl).origin], 'CODEC_CORS_ORIGINS is the UI as the browser reaches it');
+});
+
 test('the compose setup registers exactly the search attributes the workflows use', () => {
   const command = [compose.services['temporal-search-attributes']!.command].flat().join(' ');
   const registered = [...command.matchAll(/--name (\w+) --type (\w+)/g)].map(([, name, type]) => ({ name, type }));

@@ -1,6 +1,7 @@
 // Builds the checkout worker: the checkout workflow plus its activities, bound to the services' URLs
 // and the credentials they send.
 import { fileURLToPath } from 'node:url';
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type CheckoutActivities } from '../activities/index.ts';
 import { couponIssuanceActivities, distributionRecipientActivities, type CouponIssuanceActivities, type DistributionRecipientActivities } from '../activities/coupons-issuance.ts';
@@ -18,10 +19,18 @@ export interface CheckoutWorkerOptions {
   connection: NativeConnection;
   namespace: string;
   taskQueue?: string;
+  /**
+   * `temporalDataConverter(config.payloadKeys)` (lib/data-converter.ts): required, so no worker
+   * writes plaintext payloads or fails to read encrypted ones.
+   */
+  dataConverter: DataConverter;
   serviceUrls: ServiceUrls;
   /** What the activities send to the services and the provider; required unless `activities` stands in. */
   credentials?: ServiceCredentials;
-  /** A prebuilt bundle (`bundleWorkflowCode({ workflowsPath: CHECKOUT_WORKFLOWS_PATH })`): tests pay for webpack once. */
+  /**
+   * A prebuilt bundle (`bundleWorkflowCode({ workflowsPath: CHECKOUT_WORKFLOWS_PATH, ...WORKFLOW_BUNDLE_CONVERTERS })`):
+   * tests pay for webpack once. Without it, Worker.create bundles with `dataConverter.failureConverterPath`.
+   */
   workflowBundle?: WorkflowBundle;
   /** Stand-ins for the HTTP activities, for tests (with a stand-in bundle, whatever its workflows call). */
   activities?: Partial<CheckoutActivities & CouponIssuanceActivities & DistributionRecipientActivities> & object;
@@ -34,6 +43,7 @@ export async function createCheckoutWorker(opts: CheckoutWorkerOptions): Promise
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue ?? CHECKOUT_TASK_QUEUE,
+    dataConverter: opts.dataConverter,
     activities: opts.activities ?? withServiceCredentials(requireCredentials(opts.credentials), {
       ...createActivities(opts.serviceUrls),
       ...couponIssuanceActivities(opts.serviceUrls.coupons),

@@ -1,6 +1,7 @@
 // The worker of the coupon-grant activities. Its task queue carries the global grant rate: the
 // Temporal server hands out at most `grantsPerSecond` grant tasks per second across every worker
 // polling the queue, so adding workers adds capacity without ever exceeding the coupons service's limit.
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { couponIssuanceActivities, type CouponIssuanceActivities } from '../activities/coupons-issuance.ts';
 import { type ServiceCredentials, withServiceCredentials } from '../activities/http.ts';
@@ -12,6 +13,8 @@ import { workerObservability } from './interceptors.ts';
 export interface CouponGrantsWorkerOptions {
   connection: NativeConnection;
   namespace: string;
+  /** `temporalDataConverter(config.payloadKeys)`: the grants' inputs and results are payloads too. */
+  dataConverter: DataConverter;
   serviceUrls: ServiceUrls;
   /** What the grant sends to the coupons service; required unless `activities` stands in. */
   credentials?: ServiceCredentials;
@@ -28,6 +31,7 @@ export async function createCouponGrantsWorker(opts: CouponGrantsWorkerOptions):
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: COUPON_GRANTS_TASK_QUEUE,
+    dataConverter: opts.dataConverter,
     activities: { grantCoupon },
     maxTaskQueueActivitiesPerSecond: opts.grantsPerSecond,
     ...workerObservability({ workflows: false }),

@@ -4,6 +4,7 @@
 // counters of workflows/interceptors.ts. In production it refuses to start on development secrets.
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { exitUnlessProductionReady, loadConfig, temporalAddress } from '../lib/config.ts';
+import { temporalDataConverter } from '../lib/data-converter.ts';
 import { createDb } from '../lib/db.ts';
 import { createLogger, sdkLogFunction } from '../lib/logger.ts';
 import { installTracing } from '../lib/telemetry.ts';
@@ -29,12 +30,15 @@ Runtime.install({
 
 const address = temporalAddress(config);
 const connection = await NativeConnection.connect({ address });
+// Both workers encrypt what they write and decrypt with every key of the ring (lib/payload-codec.ts).
+const dataConverter = temporalDataConverter(config.payloadKeys);
 const db = createDb(config.databaseUrl);
 try {
   const worker = await createCheckoutWorker({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: CHECKOUT_TASK_QUEUE,
+    dataConverter,
     serviceUrls: config.serviceUrls,
     credentials,
     db,
@@ -42,6 +46,7 @@ try {
   const grantsWorker = await createCouponGrantsWorker({
     connection,
     namespace: config.temporal.namespace,
+    dataConverter,
     serviceUrls: config.serviceUrls,
     credentials,
     grantsPerSecond: config.couponGrantRatePerSecond,

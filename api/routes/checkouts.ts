@@ -13,6 +13,7 @@ import {
 } from '@temporalio/client';
 import { z } from 'zod';
 import { HttpError, invalidRequest, notFound } from '../../lib/http-errors.ts';
+import { REQUEST_FINGERPRINT_MEMO, requestFingerprint } from '../../lib/request-fingerprint.ts';
 import { cancelCheckoutUpdate, checkoutStartAttributes, checkoutWorkflowId, orderIdFor } from '../../shared/checkout.ts';
 import type { Permission, Principal } from '../../shared/permissions.ts';
 import { hasPermission } from '../auth.ts';
@@ -21,7 +22,7 @@ import {
   checkoutRequestSchema,
   checkoutSummary,
   idempotencyKeyProblem,
-  requestFingerprint,
+  idempotencyKeyReused,
   toCheckoutInput,
 } from '../checkout-request.ts';
 import {
@@ -36,13 +37,11 @@ import {
   type ViewContext,
 } from '../checkout-view.ts';
 import { performOperatorAction, type AuditLog } from '../operator-action.ts';
+import { resolvePaymentMethod, type PaymentMethodClient } from '../payment-methods.ts';
 import type { RouteDeclarer } from '../route.ts';
 import { callTemporal, describeWorkflowOfType } from '../temporal.ts';
 import { priceFromCatalogue, type CatalogueClient } from '../catalogue.ts';
 import { WORKFLOW_TYPES } from '../../shared/workflow-types.ts';
-
-/** Memo field holding the sha256 of the request that started the checkout. */
-export const REQUEST_FINGERPRINT_MEMO = 'requestSha256';
 
 export interface CheckoutRoutesDeps {
   client: Client;
@@ -55,6 +54,10 @@ export interface CheckoutRoutesDeps {
   stateQueryTimeoutMs: number;
   /** The inventory service's catalogue: every checkout is priced and checked against it before it starts. */
   catalogue: CatalogueClient;
+  /** The payment provider's vault: a card number is exchanged for its token before a checkout starts. */
+  paymentMethods: PaymentMethodClient;
+  /** The key of the request fingerprint kept in each checkout's memo (REQUEST_FINGERPRINT_SECRET). */
+  fingerprintSecret: string;
   /** Where cancels are recorded (who, which checkout, accepted or refused). */
   audit: AuditLog;
 }
@@ -111,10 +114,12 @@ export function checkoutRoutes(route: RouteDeclarer, deps: CheckoutRoutesDeps): 
       requireSelf(principal!, request.customerId);
       const workflowId = checkoutWorkflowId(key);
       // Over the body as sent (not the catalogue's prices), so the same request keeps its fingerprint.
-      const fingerprint = requestFingerprint(request);
-      // Refused here (400/409/503) means no run is started and nothing is written or reserved.
+      const fingerprint = requestFingerprint(deps.fingerprintSecret, request);
+      // Refused here (400/409/422/503) means no run is started and nothing of ours is written or
+      // reserved; the card is tokenised last, so a request the catalogue refuses never reaches the provider.
       const priced = await priceFromCatalogue(request, deps.catalogue);
-      const input = toCheckoutInput(key, request, priced);
+      const paymentMethod = await resolvePaymentMethod(deps.paymentMethods, key, request.paymentMethod);
+      const input = toCheckoutInput(key, request, priced, paymentMethod);
 
       const checkout = await temporal(async () => {
         try {
@@ -136,13 +141,7 @@ export function checkoutRoutes(route: RouteDeclarer, deps: CheckoutRoutesDeps): 
         }
         // Whether we started it or found it, the memo tells whose request it runs.
         const description = await describeCheckout(client, workflowId);
-        if (!description || description.memo?.[REQUEST_FINGERPRINT_MEMO] !== fingerprint) {
-          throw new HttpError(
-            422,
-            'idempotency_key_reused',
-            `Idempotency-Key "${key}" was already used for a different checkout request`,
-          );
-        }
+        if (!description || description.memo?.[REQUEST_FINGERPRINT_MEMO] !== fingerprint) throw idempotencyKeyReused(key);
         return summaryView(view, description);
       });
 

@@ -21,7 +21,7 @@ import {
   OrderIdKey,
   RegionKey,
 } from '../../shared/search-attributes.ts';
-import { decodeSummaries, historyLines } from '../history-summary.ts';
+import { decodeHistoryText, historyLines } from '../history-summary.ts';
 import { opsConfigRoute, type OpsSignInClient } from '../ops-page/sign-in.ts';
 import { performOperatorAction, type AuditLog } from '../operator-action.ts';
 import { actionsFor, auditRefusal, RETRY_STEP_TYPES } from '../operator-actions.ts';
@@ -189,8 +189,8 @@ export function operationsRoutes(route: RouteDeclarer, deps: OperationsRoutesDep
             throw hasGrpcCode(err, GRPC_NOT_FOUND) ? missing() : err; // removed (retention) since describe
           });
         const events = history.events ?? [];
-        const summaries = await decodeSummaries(events, client.options.loadedDataConverter);
-        return { workflowId, runId: description.runId, ...historyLines(events, summaries) };
+        const text = await decodeHistoryText(events, client.options.loadedDataConverter);
+        return { workflowId, runId: description.runId, ...historyLines(events, text) };
       });
       res.json(body);
     },

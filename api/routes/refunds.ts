@@ -4,7 +4,6 @@
 // reason (409: four_eyes, not_waiting_for_action, ...), atomically. :id is the refundId the POST
 // returned (the workflow id, `refund-<requestId>`). A customer who may read only their own
 // refunds gets 404 for anyone else's, exactly as for an id that does not exist.
-import { createHash } from 'node:crypto';
 import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowIdConflictPolicy,
@@ -16,6 +15,7 @@ import {
 import type { UpdateDefinition } from '@temporalio/common';
 import { z } from 'zod';
 import { HttpError, notFound } from '../../lib/http-errors.ts';
+import { REQUEST_FINGERPRINT_MEMO, requestFingerprint } from '../../lib/request-fingerprint.ts';
 import { checkoutWorkflowIdForOrder } from '../../shared/checkout.ts';
 import type { Permission, Principal } from '../../shared/permissions.ts';
 import {
@@ -46,9 +46,6 @@ import { callTemporal, describeWorkflowOfType, queryWithin, webUiUrl } from '../
 
 type RefundWorkflow = (input: RefundInput) => Promise<RefundState>;
 
-/** Memo field holding the sha256 of the request that started the refund. */
-const REQUEST_FINGERPRINT_MEMO = 'requestSha256';
-
 export interface RefundRoutesDeps {
   client: Client;
   namespace: string;
@@ -60,6 +57,8 @@ export interface RefundRoutesDeps {
   policy?: Partial<RefundPolicy>;
   /** Where operator decisions are recorded (who, which refund, accepted or refused). */
   audit: AuditLog;
+  /** The key of the request fingerprint kept in each refund's memo (REQUEST_FINGERPRINT_SECRET). */
+  fingerprintSecret: string;
 }
 
 const id = z.string().trim().min(1).max(200);
@@ -138,7 +137,7 @@ export function refundRoutes(route: RouteDeclarer, deps: RefundRoutesDeps): void
     async ({ res, principal, body }) => {
       const request: RefundRequest = { ...body, requestedBy: principal!.subject };
       const refundId = refundIdFor(request.requestId);
-      const fingerprint = fingerprintOf(request);
+      const fingerprint = fingerprintOf(deps.fingerprintSecret, request);
       const view = await temporal(async () => {
         const origin = await orderOrigin(client, request.orderId);
         try {
@@ -238,17 +237,10 @@ function toRefundInput(request: RefundRequest, policy: Partial<RefundPolicy> | u
   };
 }
 
-/** sha256 of the validated request, fields in a fixed order, lines sorted by SKU. */
-function fingerprintOf(request: RefundRequest): string {
-  const canonical = [
-    request.requestId,
-    request.orderId,
-    request.amount,
-    request.reason,
-    [...request.restock].sort((a, b) => (a.sku < b.sku ? -1 : 1)).map((l) => [l.sku, l.quantity]),
-    request.requestedBy,
-  ];
-  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
+/** The validated request's fingerprint, restock lines sorted by SKU: their order does not make another request. */
+function fingerprintOf(secret: string, request: RefundRequest): string {
+  const restock = [...request.restock].sort((a, b) => (a.sku < b.sku ? -1 : 1)).map(({ sku, quantity }) => ({ sku, quantity }));
+  return requestFingerprint(secret, { ...request, restock });
 }
 
 /** The refund as GET /refunds/:id shows it: the live `state` query while it runs (unless `live` is false), the result once done. */

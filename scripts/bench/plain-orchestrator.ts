@@ -3,6 +3,8 @@
 // but without Temporal: no durable state, no retries, no timers. A failure undoes
 // the steps taken so far, once, best effort, and is reported. This measures what
 // the services cost; the difference to the workflow run is what Temporal costs.
+// Like the workflow it takes the PSP's token for the card, never the number (the
+// caller tokenises first, as the API does).
 import type { CheckoutActivities } from '../../activities/index.ts';
 import { checkoutWorkflowId, orderIdFor, type CheckoutInput } from '../../shared/checkout.ts';
 

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Db } from '../../lib/db.ts';
 import { HttpError, invalidRequest, toHttpError } from '../../lib/http-errors.ts';
+import { canonicalJson } from '../../shared/canonical-json.ts';
 import { type Handler, sendJson } from './reply.ts';
 
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
@@ -110,15 +111,4 @@ function requestHash(req: Request): string {
 /** Same method, path and body (keys in any order) → same hash. */
 export function hashRequest(method: string, path: string, body: unknown): string {
   return createHash('sha256').update(`${method} ${path}\n${canonicalJson(body ?? {})}`).digest('hex');
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
 }

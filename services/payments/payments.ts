@@ -19,6 +19,7 @@
 import type { Db } from '../../lib/db.ts';
 import { HttpError, conflict, invalidRequest, notFound, notYet } from '../../lib/http-errors.ts';
 import type { Payment, PaymentStatus } from '../../generated/prisma/client.ts';
+import type { PaymentMethod } from '../../shared/checkout.ts';
 import { inTransaction } from '../common/transaction.ts';
 import type { PspAnswer, PspClient, PspPaymentBody, PspPaymentStatus } from './psp-client.ts';
 
@@ -26,7 +27,8 @@ export interface AuthorizeInput {
   orderId: string;
   amountMinor: number;
   currency: string;
-  paymentMethod: { type: 'card'; number: string };
+  /** The provider's token, brand and last4: the card number never reaches this service. */
+  paymentMethod: PaymentMethod;
 }
 
 export const paymentIdFor = (orderId: string) => `pay_${orderId}`;
@@ -67,7 +69,7 @@ export async function authorizePayment(db: Db, psp: PspClient, input: AuthorizeI
   const answer = await psp.authorize(input.orderId, {
     amountMinor: input.amountMinor,
     currency: input.currency,
-    cardNumber: input.paymentMethod.number,
+    paymentMethod: input.paymentMethod.token,
   });
   if (answer.status >= 300) throw authorizeRefused(answer);
   const { id: pspPaymentId, status, declineCode } = answer.body;
@@ -236,8 +238,9 @@ function alreadyCaptured(orderId: string): HttpError {
 }
 
 function authorizeRefused(answer: PspAnswer): HttpError {
-  if (answer.status === 400 && answer.body.error?.field?.startsWith('card')) {
-    return invalidRequest(answer.body.error.message, 'paymentMethod.number');
+  // an unknown token is the caller's mistake, not a provider mismatch
+  if (answer.status === 400 && answer.body.error?.field === 'paymentMethod') {
+    return invalidRequest(answer.body.error.message, 'paymentMethod.token');
   }
   return providerRefused(answer);
 }

@@ -43,7 +43,8 @@ export interface PspErrorBody {
 }
 
 export interface PspClient {
-  authorize(orderId: string, request: { amountMinor: number; currency: string; cardNumber: string }): Promise<PspAnswer>;
+  /** `paymentMethod` is the provider's token (`pm_…`): the only card data we ever send. */
+  authorize(orderId: string, request: { amountMinor: number; currency: string; paymentMethod: string }): Promise<PspAnswer>;
   capture(orderId: string, pspPaymentId: string, amountMinor: number): Promise<PspAnswer>;
   void(orderId: string, pspPaymentId: string): Promise<PspAnswer>;
   /** One provider refund per attempt: key `refund:<refundId>:<attempt>`, reference = our refund id. */
@@ -96,8 +97,8 @@ export function createPspClient(baseUrl: string, options: { apiKey: string; time
   const payment = (pspPaymentId: string, action = '') => `/v1/payments/${encodeURIComponent(pspPaymentId)}${action}`;
 
   return {
-    authorize: (orderId, { amountMinor, currency, cardNumber }) =>
-      call('POST', '/v1/payments', `authorize:${orderId}`, { amountMinor, currency, reference: orderId, card: { number: cardNumber } }),
+    authorize: (orderId, { amountMinor, currency, paymentMethod }) =>
+      call('POST', '/v1/payments', `authorize:${orderId}`, { amountMinor, currency, reference: orderId, paymentMethod }),
     capture: (orderId, pspPaymentId, amountMinor) => call('POST', payment(pspPaymentId, '/capture'), `capture:${orderId}`, { amountMinor }),
     void: (orderId, pspPaymentId) => call('POST', payment(pspPaymentId, '/void'), `void:${orderId}`, {}),
     refund: (refundId, attempt, pspPaymentId, amountMinor) =>

@@ -4,6 +4,7 @@ import { parse, parseBody } from '../../lib/http-errors.ts';
 import type { ServiceRouter } from '../common/app.ts';
 import { accepted, ok, type Reply } from '../common/reply.ts';
 import { currency, id, minorAmount, positiveAmount } from '../common/schemas.ts';
+import { CARD_BRANDS, PAYMENT_METHOD_TOKEN } from '../../shared/payments.ts';
 import {
   type PaymentView,
   authorizePayment,
@@ -21,7 +22,11 @@ const authorizeSchema = z.object({
   orderId: id,
   amountMinor: minorAmount,
   currency,
-  paymentMethod: z.object({ type: z.literal('card'), number: z.string().regex(/^\d{12,19}$/, 'must be 12 to 19 digits') }),
+  paymentMethod: z.object({
+    token: z.string().regex(PAYMENT_METHOD_TOKEN, 'must be a payment-method token (pm_…) from the provider'),
+    brand: z.enum(CARD_BRANDS),
+    last4: z.string().regex(/^\d{4}$/, 'must be four digits'),
+  }),
 });
 const refundSchema = z.object({ refundId: id, amountMinor: positiveAmount, reason: z.string().trim().min(1).max(500) });
 const manualRefundSchema = z.object({ reference: id, by: id });

@@ -1,4 +1,6 @@
 // The simulator's test cards (README "psp"): what each number does.
+import type { CardBrand } from '../../shared/payments.ts';
+
 export type CardBehaviour =
   | { outcome: 'approve' }
   /** Approved only after the chaos `lateDecisionMs`: "paid after our timeout". */
@@ -16,4 +18,14 @@ export const TEST_CARDS: Record<string, CardBehaviour> = {
 
 export function cardBehaviour(number: string): CardBehaviour | undefined {
   return TEST_CARDS[number];
+}
+
+/** The card's network from its leading digits, as a provider reports it with a token. */
+export function cardBrand(number: string): CardBrand {
+  const prefix = (digits: number) => Number(number.slice(0, digits));
+  if (number.startsWith('4')) return 'visa';
+  if ((prefix(2) >= 51 && prefix(2) <= 55) || (prefix(4) >= 2221 && prefix(4) <= 2720)) return 'mastercard';
+  if (prefix(2) === 34 || prefix(2) === 37) return 'amex';
+  if (prefix(4) === 6011 || prefix(2) === 65) return 'discover';
+  return 'unknown';
 }

@@ -4,6 +4,7 @@
 // psp_transactions row (money movements) and its webhook event, so a payment is
 // captured at most once and refunds never exceed the capture, whatever the
 // callers do. Refunds live in refunds.ts. Ids are random, as a real provider's would be.
+// A payment names its card by token; the number stays in the vault (payment-methods.ts).
 import type { Db } from '../../lib/db.ts';
 import { HttpError, conflict, invalidRequest, notFound, notYet } from '../../lib/http-errors.ts';
 import { Prisma, type PspPayment, type PspPaymentStatus, type PspTransaction } from '../../generated/prisma/client.ts';
@@ -14,6 +15,7 @@ import { cardBehaviour } from './cards.ts';
 import type { ChaosSettings } from './chaos.ts';
 import { recordEvent } from './events.ts';
 import { newId } from './ids.ts';
+import { cardForToken } from './payment-methods.ts';
 
 export const DEFAULT_TIMEOUT_CARD_MS = 30_000;
 // Decisions taken per transaction; the rest wait for the next round.
@@ -23,7 +25,8 @@ export interface AuthorizeRequest {
   amountMinor: number;
   currency: string;
   reference: string;
-  card: { number: string };
+  /** A token from the vault (payment-methods.ts); the number behind it decides the test card's outcome. */
+  paymentMethod: string;
 }
 
 export interface LockedPayment {
@@ -45,8 +48,10 @@ const PAYMENT_COLUMNS = Prisma.sql`
   refund_pending_minor AS "refundPendingMinor"`;
 
 export async function createPayment(db: Db, request: AuthorizeRequest, timeoutCardMs: number, chaos: ChaosSettings) {
-  const behaviour = cardBehaviour(request.card.number);
-  if (!behaviour) throw invalidRequest('not a test card number', 'card.number');
+  const card = await cardForToken(db, request.paymentMethod);
+  // the vault only takes test cards, so every token has a behaviour
+  const behaviour = cardBehaviour(card.number);
+  if (!behaviour) throw invalidRequest('the payment method is not a test card', 'paymentMethod');
   if (behaviour.outcome === 'timeout') {
     await sleep(timeoutCardMs);
     throw new HttpError(504, 'processing_timeout', 'the card issuer did not answer in time; nothing was authorized');
@@ -60,7 +65,7 @@ export async function createPayment(db: Db, request: AuthorizeRequest, timeoutCa
   await db.$executeRaw`
     INSERT INTO psp_payments (id, merchant_reference, amount_minor, currency, card_last4, status, decline_code, decide_at,
                               captured_minor, refunded_minor, created_at, updated_at)
-    VALUES (${id}, ${request.reference}, ${request.amountMinor}, ${request.currency}, ${request.card.number.slice(-4)}, 'PENDING',
+    VALUES (${id}, ${request.reference}, ${request.amountMinor}, ${request.currency}, ${card.last4}, 'PENDING',
             ${declineCode}, now() + make_interval(secs => ${delayMs / 1000}), 0, 0, now(), now())`;
   return getPayment(db, id);
 }

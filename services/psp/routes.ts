@@ -3,19 +3,26 @@ import type { Db } from '../../lib/db.ts';
 import { invalidRequest, parse, parseBody } from '../../lib/http-errors.ts';
 import { IDEMPOTENCY_HEADER } from '../common/idempotency.ts';
 import type { ServiceRouter } from '../common/app.ts';
-import { accepted, ok } from '../common/reply.ts';
+import { accepted, created, ok } from '../common/reply.ts';
 import { currency, id, minorAmount, positiveAmount } from '../common/schemas.ts';
+import { PAYMENT_METHOD_TOKEN } from '../../shared/payments.ts';
 import { type Chaos, chaosSchema } from './chaos.ts';
+import { getPaymentMethod, tokeniseCard } from './payment-methods.ts';
 import { capturePayment, createPayment, findPayments, getPayment, voidPayment } from './payments.ts';
 import { getRefund, requestRefund } from './refunds.ts';
 import { settlementReport } from './settlements.ts';
 import { getWebhookEndpoint, setWebhookEndpoint } from './webhooks.ts';
 
+const paymentMethodSchema = z.object({
+  type: z.literal('card'),
+  card: z.object({ number: z.string().regex(/^\d{12,19}$/, 'must be 12 to 19 digits') }),
+});
+const paymentMethodParams = z.object({ id });
 const authorizeSchema = z.object({
   amountMinor: minorAmount,
   currency,
   reference: id,
-  card: z.object({ number: z.string().regex(/^\d{12,19}$/, 'must be 12 to 19 digits') }),
+  paymentMethod: z.string().regex(PAYMENT_METHOD_TOKEN, 'must be a payment-method token (pm_…) from POST /v1/payment_methods'),
 });
 const captureSchema = z.object({ amountMinor: minorAmount });
 const refundSchema = z.object({ amountMinor: positiveAmount, reference: id });
@@ -29,6 +36,17 @@ const endpointSchema = z.object({ url: z.url({ protocol: /^https?$/ }) });
 export function pspRoutes(db: Db, options: { timeoutCardMs: number; chaos: Chaos; faultInjection: boolean }) {
   const { chaos } = options;
   return (r: ServiceRouter) => {
+    // Idempotent in the vault itself (payment-methods.ts): the shared middleware would keep a hash of the card number.
+    r.postRepeatable('/v1/payment_methods', async (req) => {
+      const key = req.get(IDEMPOTENCY_HEADER)?.trim();
+      if (!key) throw invalidRequest(`missing ${IDEMPOTENCY_HEADER} header`, IDEMPOTENCY_HEADER);
+      if (key.length > 255) throw invalidRequest(`${IDEMPOTENCY_HEADER} is longer than 255 characters`, IDEMPOTENCY_HEADER);
+      const { card } = parseBody(paymentMethodSchema, req.body);
+      const tokenised = await tokeniseCard(db, key, card.number);
+      return tokenised.created ? created(tokenised.paymentMethod) : ok(tokenised.paymentMethod);
+    });
+    r.get('/v1/payment_methods/:id', async (req) => ok(await getPaymentMethod(db, parse(paymentMethodParams, req.params).id)));
+
     r.post('/v1/payments', async (req) =>
       accepted(await createPayment(db, parseBody(authorizeSchema, req.body), options.timeoutCardMs, chaos.current)),
     );

@@ -4,7 +4,7 @@
 // starts a run whose input carries the catalogue's prices.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { defaultPayloadConverter } from '@temporalio/common';
+import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow/index.js';
 import { createCatalogueClient } from '../../api/catalogue.ts';
 import { freePort, startDevServer, type DevServer } from '../../lib/temporal-dev-server.ts';
 import { checkoutWorkflowId, orderIdFor, type CheckoutInput } from '../../shared/checkout.ts';
@@ -153,8 +153,9 @@ describe('POST /checkouts prices from the catalogue', () => {
     assert.equal(description.typedSearchAttributes.get(AmountMinorKey), 2 * 4999 + 399);
     assert.match((await description.staticSummary()) ?? '', /103\.97 EUR/);
     const history = await handle.fetchHistory();
-    const [payload] = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? [];
-    const input = defaultPayloadConverter.fromPayload<CheckoutInput>(payload!);
+    // read through the API's data converter: the stored input is encrypted
+    const payloads = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads;
+    const input = await decodeFromPayloadsAtIndex<CheckoutInput>(api.client.options.loadedDataConverter, 0, payloads);
     assert.deepEqual(input.lines, [
       { sku: 'HOODIE-GREY-L', quantity: 2, unitPriceMinor: 4999 },
       { sku: 'STICKER-PACK', quantity: 1, unitPriceMinor: 399 },

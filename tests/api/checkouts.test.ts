@@ -3,8 +3,11 @@
 // enough to prove validation, idempotency and lookup at the API's edge. What each role may do,
 // and cancels the run accepts or refuses, are in permissions.test.ts (with a worker).
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { REQUEST_FINGERPRINT_MEMO } from '../../api/routes/checkouts.ts';
+import { DEV_FINGERPRINT_SECRET } from '../../lib/config.ts';
+import { REQUEST_FINGERPRINT_MEMO, requestFingerprint } from '../../lib/request-fingerprint.ts';
+import { canonicalJson } from '../../shared/canonical-json.ts';
 import { startDevServer, type DevServer } from '../../lib/temporal-dev-server.ts';
 import { checkoutWorkflowId, orderIdFor } from '../../shared/checkout.ts';
 import {
@@ -114,7 +117,7 @@ describe('POST /checkouts validation', () => {
     assert.equal(tooMany.body.error.field, 'lines');
   });
 
-  test('only card payments with a 12 to 19 digit number are accepted', async () => {
+  test('a payment method is a card with a 12 to 19 digit number or a provider token (pm_…), nothing else', async () => {
     const wrongType = await postCheckout(freshKey('paypal'), checkoutBody({ paymentMethod: { type: 'paypal', number: '4242424242424242' } }));
     assert.equal(wrongType.status, 400);
     assert.equal(wrongType.body.error.field, 'paymentMethod.type');
@@ -122,6 +125,18 @@ describe('POST /checkouts validation', () => {
     const tooShort = await postCheckout(freshKey('short-card'), checkoutBody({ paymentMethod: { type: 'card', number: '42424242' } }));
     assert.equal(tooShort.status, 400);
     assert.equal(tooShort.body.error.field, 'paymentMethod.number');
+
+    for (const token of ['tok_1234567890', 'pm_short', 'pm_has-dash-123456', '4242424242424242']) {
+      const key = freshKey('malformed-token');
+      const res = await postCheckout(key, checkoutBody({ paymentMethod: { type: 'token', token } }));
+      assert.equal(res.status, 400, token);
+      assert.equal(res.body.error.field, 'paymentMethod.token');
+      assert.equal(await executionCount(checkoutWorkflowId(key), 0), 0, 'a malformed token starts nothing');
+    }
+    // a token is not a card: each variant takes only its own field
+    const mixed = await postCheckout(freshKey('card-without-number'), checkoutBody({ paymentMethod: { type: 'card', token: 'pm_1234567890' } }));
+    assert.equal(mixed.status, 400);
+    assert.equal(mixed.body.error.field, 'paymentMethod.number');
   });
 
   test('a customerId that is not an opaque account id (an email, a name) is refused with field customerId', async () => {
@@ -203,6 +218,7 @@ describe('POST /checkouts idempotency', () => {
     assert.equal(description.type, 'checkout');
     assert.equal(description.taskQueue, CHECKOUT_TASK_QUEUE);
     assert.match(String(description.memo?.[REQUEST_FINGERPRINT_MEMO]), /^[0-9a-f]{64}$/);
+    assert.equal(description.memo?.requestSha256, undefined, 'the plain hash is gone from memos');
     assert.equal(await description.staticSummary(), `Checkout ${orderIdFor(key)} · 3 items · 45.97 EUR`);
     assert.doesNotMatch((await description.staticDetails()) ?? '', /4242|cust-ada/, 'no card or customer data in the UI');
   });
@@ -214,6 +230,28 @@ describe('POST /checkouts idempotency', () => {
     assert.equal(res.status, 422);
     assert.equal(res.body.error.code, 'idempotency_key_reused');
     assert.equal(await executionCount(checkoutWorkflowId(key)), 1);
+  });
+
+  test('the memo holds an HMAC of the request under the fingerprint secret, never its plain sha256', async () => {
+    const key = freshKey('hmac');
+    const body = checkoutBody();
+    assert.equal((await postCheckout(key, body)).status, 202);
+    const memo = (await api.client.workflow.getHandle(checkoutWorkflowId(key)).describe()).memo?.[REQUEST_FINGERPRINT_MEMO];
+    assert.equal(memo, requestFingerprint(DEV_FINGERPRINT_SECRET, body));
+    assert.notEqual(memo, createHash('sha256').update(canonicalJson(body)).digest('hex'), 'a plain hash of a guessed request would match it');
+
+    // the same request to an API with another secret: another fingerprint
+    const other = await startApiHarness({ temporalAddress: server.address, fingerprintSecret: 'fp_other_test_secret' });
+    try {
+      const otherKey = freshKey('hmac-other-secret');
+      const res = await other.request('POST', '/checkouts', { body, as: { role: 'customer', subject: 'cust-ada' }, headers: { 'Idempotency-Key': otherKey } });
+      assert.equal(res.status, 202);
+      const otherMemo = (await other.client.workflow.getHandle(checkoutWorkflowId(otherKey)).describe()).memo?.[REQUEST_FINGERPRINT_MEMO];
+      assert.equal(otherMemo, requestFingerprint('fp_other_test_secret', body));
+      assert.notEqual(otherMemo, memo);
+    } finally {
+      await other.close();
+    }
   });
 
   test('a closed checkout is reported, not restarted, when its POST is repeated', async () => {

@@ -5,9 +5,11 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import { createApiApp, type ApiTimeouts } from '../../api/app.ts';
 import { createTokenVerifier } from '../../api/auth.ts';
 import type { CatalogueClient } from '../../api/catalogue.ts';
+import type { PaymentMethodClient } from '../../api/payment-methods.ts';
 import { createDatabaseCheck, type DatabaseCheck } from '../../api/database-check.ts';
 import { connectTemporal } from '../../api/temporal.ts';
 import type { Db } from '../../lib/db.ts';
@@ -16,6 +18,8 @@ import type { Role } from '../../shared/permissions.ts';
 import { authConfigFor, bearer, startTestIssuer, type DevIssuer } from '../support/auth.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { seededCatalogue } from '../support/catalogue.ts';
+import { simulatedPaymentMethods } from '../support/payment-methods.ts';
+import { testDataConverter } from '../support/payload-keys.ts';
 
 export const DATABASE_URL = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 export const TEMPORAL_UI_URL = 'http://temporal-ui.test';
@@ -73,8 +77,15 @@ export interface ApiHarnessOptions {
   webhookToleranceSeconds?: number;
   /** Where POST /checkouts prices its lines (default: the seeded catalogue, in memory). */
   catalogue?: CatalogueClient;
+  /** Where POST /checkouts exchanges a card number for a token (default: a simulated vault, in memory). */
+  paymentMethods?: PaymentMethodClient;
+  /** The key of the request fingerprints in memos (default: the API's development one). */
+  fingerprintSecret?: string;
   /** Requests per minute per address (default: so many no test meets it). */
   rateLimitPerMinute?: number;
+  /** With a codec, the API serves /codec/* (CORS for `codecCorsOrigins`). */
+  payloadCodec?: PayloadCodec;
+  codecCorsOrigins?: string[];
 }
 
 const UNLIMITED_FOR_TESTS = 1_000_000;
@@ -85,7 +96,7 @@ export async function startApiHarness(options: ApiHarnessOptions): Promise<ApiHa
   const db = options.db ?? own!.db;
   const issuer = await startTestIssuer();
   const connection = connectTemporal(options.temporalAddress);
-  const client = new Client({ connection, namespace: 'default' });
+  const client = new Client({ connection, namespace: 'default', dataConverter: testDataConverter() });
   const database: DatabaseCheck = createDatabaseCheck(options.databaseUrl ?? DATABASE_URL, 1_000);
   const app = createApiApp({
     client,
@@ -100,6 +111,10 @@ export async function startApiHarness(options: ApiHarnessOptions): Promise<ApiHa
     webhookSecrets: options.webhookSecrets,
     webhookToleranceSeconds: options.webhookToleranceSeconds,
     catalogue: options.catalogue ?? seededCatalogue(),
+    paymentMethods: options.paymentMethods ?? simulatedPaymentMethods(),
+    fingerprintSecret: options.fingerprintSecret,
+    payloadCodec: options.payloadCodec,
+    codecCorsOrigins: options.codecCorsOrigins,
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(0, '127.0.0.1', (err?: Error) => (err ? reject(err) : resolve(s)));

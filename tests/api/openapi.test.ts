@@ -260,6 +260,7 @@ describe('the OpenAPI document', () => {
         verifier: { verify: async () => Promise.reject(new Error('unused')) },
         issuerUrl: 'http://127.0.0.1:4400',
         catalogue: { lookup: async () => Promise.reject(new Error('unused')) },
+        paymentMethods: { tokenise: async () => Promise.reject(new Error('unused')), lookup: async () => Promise.reject(new Error('unused')) },
         db,
         webhookSecrets: ['whsec_unused'],
       });

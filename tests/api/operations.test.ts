@@ -8,12 +8,12 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { defaultPayloadConverter, type SearchAttributePair } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, defaultPayloadConverter, RetryState, type SearchAttributePair } from '@temporalio/common';
 import { encodeUnifiedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes.js';
-import { loadDataConverter } from '@temporalio/common/lib/internal-non-workflow/index.js';
+import { encodeErrorToFailure, encodeUserMetadata, loadDataConverter } from '@temporalio/common/lib/internal-non-workflow/index.js';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import proto from '@temporalio/proto';
-import { decodeSummaries, historyLines, type HistoryEvent } from '../../api/history-summary.ts';
+import { decodeHistoryText, historyLines, type HistoryEvent } from '../../api/history-summary.ts';
 import { ACTION_PERMISSIONS, actionsFor } from '../../api/operator-actions.ts';
 import { DEFAULT_RUNS_QUERY, pageContentSecurityPolicy } from '../../api/routes/operations.ts';
 import { startDevServer, type DevServer } from '../../lib/temporal-dev-server.ts';
@@ -28,6 +28,7 @@ import {
   RegionKey,
 } from '../../shared/search-attributes.ts';
 import { readHistoryFile } from '../support/histories.ts';
+import { ONLY_B_KEY_RING, testDataConverter } from '../support/payload-keys.ts';
 import type { StandInInput } from '../fixtures/workflows/operator-stand-ins.ts';
 import { freshKey, startApiHarness, TEMPORAL_UI_URL, unreachableTemporalAddress, type ApiHarness, type Caller } from './harness.ts';
 
@@ -114,7 +115,7 @@ describe('the history summary of a run', () => {
   test('an approved refund reads as its steps by their summaries, the signal by name only, without workflow tasks', async () => {
     const history = await readHistoryFile(APPROVED);
     const events = history.events ?? [];
-    const story = historyLines(events, await decodeSummaries(events, loadDataConverter()));
+    const story = historyLines(events, await decodeHistoryText(events, loadDataConverter()));
     assert.equal(story.truncated, false);
     assert.deepEqual(
       story.events.map((line) => `${line.eventId} ${line.kind} ${line.text}`),
@@ -149,7 +150,7 @@ describe('the history summary of a run', () => {
 
   test('a long story keeps its newest lines and says it was cut', async () => {
     const events = (await readHistoryFile(APPROVED)).events ?? [];
-    const story = historyLines(events, await decodeSummaries(events, loadDataConverter()), 3);
+    const story = historyLines(events, await decodeHistoryText(events, loadDataConverter()), 3);
     assert.equal(story.truncated, true);
     assert.deepEqual(story.events.map((line) => line.eventId), [59, 61, 66]);
   });
@@ -174,7 +175,7 @@ describe('the history summary of a run', () => {
           workflowExecutionUpdateCompletedEventAttributes: { acceptedEventId: 9, outcome: { failure: { message: 'wrapper', cause: { message: 'the step is no longer waiting' } } } },
         },
       ] as unknown as HistoryEvent[], // as a history read from JSON: plain numbers for int64
-      new Map(),
+      { summaries: new Map(), failures: new Map() },
     );
     assert.deepEqual(
       story.events.map((line) => `${line.eventId} ${line.kind} ${line.text}`),
@@ -186,6 +187,39 @@ describe('the history summary of a run', () => {
       ],
     );
     assert.ok(!story.events.some((line) => /private note/.test(line.text)));
+  });
+
+  test('an encrypted history reads the same: summaries and failure messages are decrypted; without the key only those quotes are lost', async () => {
+    const converter = loadDataConverter(testDataConverter());
+    const time = { seconds: 2_000_000_000, nanos: 0 };
+    const declined = ApplicationFailure.nonRetryable('Card declined', 'PaymentDeclined');
+    const failure = await encodeErrorToFailure(
+      converter,
+      new ActivityFailure('Activity task failed', 'authorizePayment', '3', RetryState.NON_RETRYABLE_FAILURE, 'worker', declined),
+    );
+    // what Temporal stores: a placeholder message, the real one in an encrypted payload
+    assert.equal(failure.cause?.message, 'Encoded failure');
+    assert.ok(!Buffer.from(failure.cause?.encodedAttributes?.data ?? []).toString('latin1').includes('Card declined'));
+    const events = [
+      {
+        eventId: 5,
+        eventTime: time,
+        userMetadata: await encodeUserMetadata(converter, 'Authorize the payment', undefined),
+        activityTaskScheduledEventAttributes: { activityType: { name: 'authorizePayment' } },
+      },
+      { eventId: 7, eventTime: time, activityTaskFailedEventAttributes: { scheduledEventId: 5, failure } },
+    ] as unknown as HistoryEvent[];
+
+    const story = historyLines(events, await decodeHistoryText(events, converter));
+    assert.deepEqual(story.events.map((line) => `${line.eventId} ${line.kind} ${line.text}`), [
+      '5 activityScheduled Scheduled: Authorize the payment (authorizePayment)',
+      '7 activityFailed Failed: Authorize the payment (authorizePayment): Card declined',
+    ]);
+
+    // an API whose ring lacks the key still tells the story, and says why a message is missing
+    const blind = historyLines(events, await decodeHistoryText(events, loadDataConverter(testDataConverter(ONLY_B_KEY_RING))));
+    assert.equal(blind.events[0]?.text, 'Scheduled: authorizePayment');
+    assert.match(blind.events[1]?.text ?? '', /^Failed: authorizePayment: \(not readable here: .*"test-a"/);
   });
 });
 
@@ -204,6 +238,7 @@ describe('the operations API', () => {
       connection: workerConnection,
       namespace: 'default',
       taskQueue: STAND_IN_QUEUE,
+      dataConverter: testDataConverter(),
       workflowsPath: fileURLToPath(new URL('../fixtures/workflows/operator-stand-ins.ts', import.meta.url)),
     });
     workerRunning = worker.run();

@@ -132,7 +132,7 @@ describe('checkouts', () => {
     const { count } = await stack.client.workflow.count(`WorkflowId = '${checkoutWorkflowId(key)}'`);
     assert.equal(count, 0, 'a refused checkout starts nothing');
 
-    const own = await call('POST', '/checkouts', { as: ALICE, body: checkoutOf('cust-alice', { paymentMethod: { type: 'card', number: CARDS.decline } }), headers });
+    const own = await call('POST', '/checkouts', { as: ALICE, body: checkoutOf('cust-alice', { paymentMethod: { type: 'card', number: CARDS.declined } }), headers });
     assert.equal(own.status, 202, JSON.stringify(own.body));
     assert.equal(own.body.checkoutId, checkoutWorkflowId(key));
   });

@@ -3,6 +3,7 @@
 // what the request may not choose (its requester, a request id the system keeps for itself).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow/index.js';
 import { startDevServer, type DevServer } from '../../lib/temporal-dev-server.ts';
 import { checkoutWorkflowId, orderIdFor } from '../../shared/checkout.ts';
 import { refundRequestIdFor } from '../../shared/checkout.ts';
@@ -88,7 +89,8 @@ describe('POST /refunds: what the caller cannot choose', () => {
     assert.equal(res.status, 202);
     const history = await api.client.workflow.getHandle(refundWorkflowId(requestId)).fetchHistory();
     const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
-    const input = JSON.parse(Buffer.from(started!.input!.payloads![0]!.data!).toString()) as RefundInput;
+    // read through the API's data converter: the stored input is encrypted
+    const input = await decodeFromPayloadsAtIndex<RefundInput>(api.client.options.loadedDataConverter, 0, started!.input!.payloads);
     assert.equal(input.requestedBy, 'support-anna');
   });
 

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { checkoutWorkflowId, orderIdFor, type CheckoutInput, type CheckoutResult } from '../../shared/checkout.ts';
 import { CHECKOUT_TASK_QUEUE } from '../../shared/task-queues.ts';
 import { WORKFLOW_TYPES } from '../../shared/workflow-types.ts';
-import { CARDS } from '../support/checkout-client.ts';
+import { CARDS, tokeniseCard } from '../support/cards.ts';
 import { startTestStack, type TestStack } from '../support/stack.ts';
 
 let stack: TestStack;
@@ -17,7 +17,9 @@ before(async () => {
 after(() => stack.stop());
 
 async function runCheckout(key: string, lines: CheckoutInput['lines'], currency = 'EUR'): Promise<CheckoutResult> {
-  const input: CheckoutInput = { checkoutKey: key, customerId: 'cust-bob', currency, lines, paymentMethod: { type: 'card', number: CARDS.approve } };
+  // straight to Temporal, so tokenised here as the API would
+  const paymentMethod = await tokeniseCard(stack.serviceUrls.psp, CARDS.approve);
+  const input: CheckoutInput = { checkoutKey: key, customerId: 'cust-bob', currency, lines, paymentMethod };
   const handle = await stack.client.workflow.start(WORKFLOW_TYPES.checkout, {
     workflowId: checkoutWorkflowId(key),
     taskQueue: CHECKOUT_TASK_QUEUE,

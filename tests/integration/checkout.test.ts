@@ -7,6 +7,7 @@ import { checkoutWorkflowId, orderIdFor } from '../../shared/checkout.ts';
 import { startTestStack, type TestStack } from '../support/stack.ts';
 import { authorization, CARDS, getCheckout, postCheckout, snapshot, waitForOutcome, waitForStep } from '../support/checkout-client.ts';
 import { authFor } from '../support/service-keys.ts';
+import { testDataConverter } from '../support/payload-keys.ts';
 
 let stack: TestStack;
 before(async () => {
@@ -65,7 +66,7 @@ test('a declined card ends CANCELLED with stock, coupon and points exactly as be
     currency: 'EUR',
     lines: [{ sku: 'HOODIE-GREY-L', quantity: 1, unitPriceMinor: 4999 }],
     couponCode: 'IT-DECLINE-10',
-    paymentMethod: { type: 'card', number: CARDS.decline },
+    paymentMethod: { type: 'card', number: CARDS.declined },
   });
   assert.equal(started.status, 202);
   const outcome = await waitForOutcome(stack, started.body.checkoutId);
@@ -164,7 +165,8 @@ test('histories of the completed checkouts replay without non-determinism', asyn
   }
   assert.ok(histories.length >= 3, `expected completed checkouts, found ${histories.length}`);
   for await (const result of Worker.runReplayHistories(
-    { workflowsPath: new URL('../../workflows/index.ts', import.meta.url).pathname },
+    // the stack's ring: it decrypts the histories, and its failure converter goes into the bundle
+    { workflowsPath: new URL('../../workflows/index.ts', import.meta.url).pathname, dataConverter: testDataConverter() },
     histories,
   )) {
     assert.equal(result.error, undefined, `${result.workflowId}: ${result.error}`);

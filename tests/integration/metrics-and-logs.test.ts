@@ -31,7 +31,7 @@ before(async () => {
   // one paid and one declined checkout (which runs its compensations)
   for (const [key, card, status] of [
     ['metrics-paid-1', CARDS.approve, 'PAID'],
-    ['metrics-declined-1', CARDS.decline, 'CANCELLED'],
+    ['metrics-declined-1', CARDS.declined, 'CANCELLED'],
   ] as const) {
     const started = await postCheckout(stack, key, {
       customerId: 'cust-bob',

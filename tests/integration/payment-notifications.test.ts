@@ -11,6 +11,7 @@ import { CHECKOUT_TASK_QUEUE } from '../../shared/task-queues.ts';
 import { CARDS, getCheckout, postCheckout, snapshot, waitForOutcome } from '../support/checkout-client.ts';
 import { startTestStack, TEST_WEBHOOK_SECRET, type TestStack } from '../support/stack.ts';
 import { authFor } from '../support/service-keys.ts';
+import { tokeniseCard } from '../support/cards.ts';
 
 let stack: TestStack;
 before(async () => {
@@ -46,9 +47,15 @@ async function checkoutThroughApi(key: string): Promise<Record<string, any>> {
   return waitForOutcome(stack, started.body.checkoutId);
 }
 
+/** The workflow input for checkoutBody(): straight to Temporal, so the card is tokenised here as the API would. */
+async function checkoutInputFor(key: string, timing: CheckoutTiming): Promise<CheckoutInput> {
+  const body = checkoutBody();
+  return { checkoutKey: key, ...body, paymentMethod: await tokeniseCard(stack.serviceUrls.psp, body.paymentMethod.number), timing };
+}
+
 /** Straight to Temporal, to shorten the payment deadline (the API does not take `timing`). */
 async function checkoutWithTiming(key: string, timing: CheckoutTiming): Promise<Record<string, any>> {
-  const input: CheckoutInput = { checkoutKey: key, ...checkoutBody(), timing };
+  const input = await checkoutInputFor(key, timing);
   await stack.client.workflow.start('checkout', { workflowId: checkoutWorkflowId(key), taskQueue: CHECKOUT_TASK_QUEUE, args: [input] });
   return waitForOutcome(stack, checkoutWorkflowId(key), 90_000);
 }
@@ -241,11 +248,7 @@ test('paid after our deadline with the stock released meanwhile: a Refund workfl
     const key = 'it-paid-late-no-stock-1';
     const orderId = orderIdFor(key);
     const before = await snapshot(stack.database.db, { sku: 'TSHIRT-RED-M', customerId: 'cust-alice', orderId });
-    const input: CheckoutInput = {
-      checkoutKey: key,
-      ...checkoutBody(),
-      timing: { paymentDeadlineMs: 2_000, firstPaymentCheckMs: 500, maxPaymentCheckIntervalMs: 1_000 },
-    };
+    const input = await checkoutInputFor(key, { paymentDeadlineMs: 2_000, firstPaymentCheckMs: 500, maxPaymentCheckIntervalMs: 1_000 });
     const handle = await stack.client.workflow.start('checkout', { workflowId: checkoutWorkflowId(key), taskQueue: CHECKOUT_TASK_QUEUE, args: [input] });
     // While the provider is still deciding, the reservation goes (an operator, an expiry job...).
     await waitUntil(async () => (await getCheckout(stack, handle.workflowId)).body.state?.step === 'COMPENSATING');
@@ -285,7 +288,8 @@ test('paid after our deadline with the stock released meanwhile: a Refund workfl
 
 test('provider down for a while: calls are retried and the checkout completes once it is back', async () => {
   await chaos({ dropRate: 1 }); // no notification either: only asking gets there
-  await pspFaults({ errorRate: 1 });
+  // its payments API, not the vault: the API tokenises the card before the run starts, and that refusal is tested at the door
+  await pspFaults({ errorRate: 1, path: '/v1/payments' });
   const clear = setTimeout(() => void pspFaults(null), 5_000);
   try {
     const key = 'it-psp-down-1';

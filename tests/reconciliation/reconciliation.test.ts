@@ -18,6 +18,7 @@ import { refundWorkflowId, type RefundState } from '../../shared/refunds.ts';
 import { reconciliationRefundRequestId } from '../../workflows/mismatch-resolution.ts';
 import type { ReconciliationOptions, ReconciliationReport } from '../../workflows/reconciliation.ts';
 import { startTestStack, type TestStack } from '../support/stack.ts';
+import { CARDS, tokeniseCard } from '../support/cards.ts';
 import { authFor } from '../support/service-keys.ts';
 
 let stack: TestStack;
@@ -321,7 +322,7 @@ test('a capture a running checkout has not heard of is completed by nudging that
       customerId: 'cust-alice',
       currency: 'EUR',
       lines: [{ sku: 'MUG-LOGO', quantity: 1, unitPriceMinor: 1299 }],
-      paymentMethod: { type: 'card', number: '4242424242424242' },
+      paymentMethod: await tokeniseCard(stack.serviceUrls.psp, CARDS.approve),
       timing: { firstPaymentCheckMs: 60_000, maxPaymentCheckIntervalMs: 60_000 },
     };
     const checkout = await stack.client.workflow.start('checkout', { taskQueue: CHECKOUT_TASK_QUEUE, workflowId, args: [input] });

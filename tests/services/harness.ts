@@ -8,6 +8,8 @@ import type { Db } from '../../lib/db.ts';
 import { seed } from '../../scripts/seed.ts';
 import { startServices, type StartServicesOptions } from '../../services/main.ts';
 import { createTestDatabase } from '../support/database.ts';
+import type { PaymentMethod } from '../../shared/checkout.ts';
+import { tokeniseCard } from '../support/cards.ts';
 import { authFor, TEST_PSP_API_KEYS, TEST_SERVICE_KEYS } from '../support/service-keys.ts';
 
 export type Service = keyof ServiceUrls;
@@ -28,6 +30,8 @@ export interface ServiceStack {
   /** POST with a fresh Idempotency-Key unless one is given (null sends none). */
   post(service: Service, path: string, body?: unknown, key?: string | null, init?: { timeoutMs?: number }): Promise<Answer>;
   get(service: Service, path: string): Promise<Answer>;
+  /** The simulator's token for a test card (tokenised once per stack, then reused like a saved card). */
+  paymentMethod(number: string): Promise<PaymentMethod>;
   /** `headers` add to or replace the defaults; `authorization: null` sends no credentials at all. */
   request(service: Service, method: string, path: string, body?: unknown, headers?: RequestHeaders): Promise<Answer>;
   stop(): Promise<void>;
@@ -68,6 +72,16 @@ export async function startServiceStack(options: Omit<StartServicesOptions, 'dat
     return { status: response.status, headers: response.headers, text, body: text ? JSON.parse(text) : undefined };
   }
 
+  const tokens = new Map<string, Promise<PaymentMethod>>();
+  const paymentMethod = (number: string) => {
+    if (!tokens.has(number)) {
+      const tokenised = tokeniseCard(services.urls.psp, number);
+      tokens.set(number, tokenised);
+      tokenised.catch(() => tokens.delete(number)); // a refusal is not remembered: the next call asks again
+    }
+    return tokens.get(number)!;
+  };
+
   return {
     db: database.db,
     databaseUrl: database.url,
@@ -75,6 +89,7 @@ export async function startServiceStack(options: Omit<StartServicesOptions, 'dat
     post: (service, path, body = {}, key, init) =>
       request(service, 'POST', path, body, key === null ? {} : { 'idempotency-key': key ?? randomUUID() }, init?.timeoutMs),
     get: (service, path) => request(service, 'GET', path),
+    paymentMethod,
     request: (service, method, path, body, headers) => request(service, method, path, body, headers),
     async stop() {
       await services.close();
@@ -85,7 +100,7 @@ export async function startServiceStack(options: Omit<StartServicesOptions, 'dat
 
 export const uniqueId = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
 
-export { CARDS } from '../support/checkout-client.ts';
+export { CARDS } from '../support/cards.ts';
 
 /** Polls until `condition` holds: for effects that land while a response is still held. */
 export async function until(condition: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {

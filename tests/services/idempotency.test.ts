@@ -67,7 +67,7 @@ describe('Idempotency-Key', () => {
 
   test('a key still in progress answers 429 request_in_progress', async () => {
     const key = uniqueId('key');
-    const body = { amountMinor: 100, currency: 'EUR', reference: uniqueId('ref'), card: { number: CARDS.timeout } };
+    const body = { amountMinor: 100, currency: 'EUR', reference: uniqueId('ref'), paymentMethod: (await s.paymentMethod(CARDS.timeout)).token };
     const first = s.post('psp', '/v1/payments', body, key);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const second = s.post('psp', '/v1/payments', body, key);
@@ -93,7 +93,7 @@ describe('Idempotency-Key', () => {
 
   test('a retryable failure (5xx) is not stored, so the retry runs', async () => {
     const key = uniqueId('key');
-    const body = { orderId: uniqueId('order'), amountMinor: 100, currency: 'EUR', paymentMethod: { type: 'card', number: CARDS.approve } };
+    const body = { orderId: uniqueId('order'), amountMinor: 100, currency: 'EUR', paymentMethod: await s.paymentMethod(CARDS.approve) };
     await s.request('psp', 'PUT', '/_faults', { errorRate: 1 });
     try {
       assert.equal((await s.post('payments', '/payments/authorize', body, key)).status, 503);

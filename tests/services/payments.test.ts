@@ -13,8 +13,11 @@ before(async () => {
 });
 after(() => s.stop());
 
-const authorize = (orderId: string, card: string = CARDS.approve, amountMinor = 5297, key?: string) =>
-  s.post('payments', '/payments/authorize', { orderId, amountMinor, currency: 'EUR', paymentMethod: { type: 'card', number: card } }, key);
+/** Authorizes with a test card's token, as the checkout does: the number itself never reaches payments. */
+const authorize = async (orderId: string, card: string = CARDS.approve, amountMinor = 5297, key?: string) =>
+  authorizeWith(orderId, await s.paymentMethod(card), amountMinor, key);
+const authorizeWith = (orderId: string, paymentMethod: unknown, amountMinor = 5297, key?: string) =>
+  s.post('payments', '/payments/authorize', { orderId, amountMinor, currency: 'EUR', paymentMethod }, key);
 /** The active query: no Idempotency-Key, each call reads the provider afresh. */
 const sync = (orderId: string) => s.post('payments', `/payments/${orderId}/sync`, {}, null);
 const ours = (orderId: string) => s.db.payment.findUniqueOrThrow({ where: { orderId } });
@@ -96,17 +99,17 @@ describe('payments', () => {
 
   test('a declined card is DECLINED once decided, and a repeat authorize gives 402', async () => {
     const orderId = uniqueId('order');
-    assert.equal((await authorize(orderId, CARDS.decline)).status, 202);
+    assert.equal((await authorize(orderId, CARDS.declined)).status, 202);
     await settlesAs(orderId, 'DECLINED');
     const row = await ours(orderId);
     assert.equal(row.declineCode, 'card_declined');
 
-    const repeat = await authorize(orderId, CARDS.decline);
+    const repeat = await authorize(orderId, CARDS.declined);
     assert.equal(repeat.status, 402);
     assert.equal(repeat.body.error.code, 'payment_declined');
     assert.equal(repeat.body.error.declineCode, 'card_declined');
-    const replay = await authorize(orderId, CARDS.decline, 5297, `k-${orderId}`);
-    const replayed = await authorize(orderId, CARDS.decline, 5297, `k-${orderId}`);
+    const replay = await authorize(orderId, CARDS.declined, 5297, `k-${orderId}`);
+    const replayed = await authorize(orderId, CARDS.declined, 5297, `k-${orderId}`);
     assert.equal(replayed.status, 402);
     assert.equal(replayed.headers.get('idempotent-replayed'), 'true');
     assert.equal(replayed.text, replay.text);
@@ -259,7 +262,7 @@ describe('payments', () => {
 
     // declined at the provider while our record still says pending
     const declined = uniqueId('order');
-    await authorize(declined, CARDS.decline);
+    await authorize(declined, CARDS.declined);
     await until(async () => (await atPsp(declined)).payments[0]?.status === 'DECLINED');
     const voidDeclined = await s.post('payments', `/payments/${declined}/void`);
     assert.equal(voidDeclined.status, 200);
@@ -353,7 +356,8 @@ describe('payments', () => {
       return { status: response.status, body: (await response.json()) as { error: { code: string } } };
     };
     try {
-      const authorizing = await call('/payments/authorize', { orderId: 'o-unreachable', amountMinor: 100, currency: 'EUR', paymentMethod: { type: 'card', number: CARDS.approve } });
+      const paymentMethod = await s.paymentMethod(CARDS.approve);
+      const authorizing = await call('/payments/authorize', { orderId: 'o-unreachable', amountMinor: 100, currency: 'EUR', paymentMethod });
       assert.equal(authorizing.status, 503);
       assert.equal(authorizing.body.error.code, 'psp_unavailable');
 
@@ -368,12 +372,34 @@ describe('payments', () => {
     }
   });
 
-  test('an unknown card number is 400 naming the field', async () => {
-    const unknown = await authorize(uniqueId('order'), '4111111111111111');
+  test('a token the provider does not know is 400 on paymentMethod.token, with nothing recorded', async () => {
+    const orderId = uniqueId('order');
+    const unknown = await authorizeWith(orderId, { token: 'pm_unknown0000000000', brand: 'visa', last4: '4242' });
     assert.equal(unknown.status, 400);
-    assert.equal(unknown.body.error.field, 'paymentMethod.number');
-    const malformed = await authorize(uniqueId('order'), 'abc');
-    assert.equal(malformed.body.error.field, 'paymentMethod.number');
+    assert.equal(unknown.body.error.field, 'paymentMethod.token');
+    assert.equal(await s.db.payment.count({ where: { orderId } }), 0);
+    assert.equal((await atPsp(orderId)).payments.length, 0);
+  });
+
+  test('a malformed payment method is refused with 400 naming the field, before the provider is asked', async () => {
+    const { token, brand, last4 } = await s.paymentMethod(CARDS.approve);
+    const refusals: [unknown, string][] = [
+      [{ token: 'tok_123456789', brand, last4 }, 'paymentMethod.token'],
+      [{ token: 'pm_short', brand, last4 }, 'paymentMethod.token'],
+      [{ brand, last4 }, 'paymentMethod.token'],
+      [{ token, brand: 'diners', last4 }, 'paymentMethod.brand'],
+      [{ token, brand, last4: '42' }, 'paymentMethod.last4'],
+      // the card number is no longer taken: only a token
+      [{ type: 'card', number: CARDS.approve }, 'paymentMethod.token'],
+    ];
+    for (const [paymentMethod, field] of refusals) {
+      const orderId = uniqueId('order');
+      const answer = await authorizeWith(orderId, paymentMethod);
+      assert.equal(answer.status, 400, JSON.stringify(paymentMethod));
+      assert.equal(answer.body.error.field, field, JSON.stringify(answer.body));
+      assert.ok(!answer.text.includes(CARDS.approve), 'a refusal never repeats a card number');
+      assert.equal((await atPsp(orderId)).payments.length, 0);
+    }
   });
 });
 

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { listen } from '../../services/common/server.ts';
 import { createPspApp, type PspAppOptions } from '../../services/psp/app.ts';
 import { setWebhookEndpoint } from '../../services/psp/webhooks.ts';
+import { tokeniseCard } from '../support/cards.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { authFor, TEST_PSP_API_KEYS } from '../support/service-keys.ts';
 import { CARDS, uniqueId, until } from './harness.ts';
@@ -74,8 +75,8 @@ async function startPsp(options: PspAppOptions = {}) {
   };
   return {
     call,
-    authorize: (reference: string, card: string = CARDS.approve, amountMinor = 1000) =>
-      call('POST', '/v1/payments', { amountMinor, currency: 'EUR', reference, card: { number: card } }),
+    authorize: async (reference: string, card: string = CARDS.approve, amountMinor = 1000) =>
+      call('POST', '/v1/payments', { amountMinor, currency: 'EUR', reference, paymentMethod: (await tokeniseCard(server.url, card)).token }),
     status: async (id: string) => (await call('GET', `/v1/payments/${id}`)).body.status as string,
     async close() {
       await psp.close();

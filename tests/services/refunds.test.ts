@@ -35,7 +35,7 @@ async function capturedPayment(amountMinor = 1000): Promise<{ orderId: string; p
     orderId,
     amountMinor,
     currency: 'EUR',
-    paymentMethod: { type: 'card', number: CARDS.approve },
+    paymentMethod: await s.paymentMethod(CARDS.approve),
   });
   assert.equal(authorized.status, 202, authorized.text);
   await until(async () => (await syncPayment(orderId)).body.status === 'AUTHORIZED');
@@ -236,7 +236,7 @@ describe('payments refunds', () => {
 
   test('refunds of an uncaptured or unknown payment are refused; the old refund route is gone', async () => {
     const orderId = uniqueId('order');
-    await s.post('payments', '/payments/authorize', { orderId, amountMinor: 100, currency: 'EUR', paymentMethod: { type: 'card', number: CARDS.approve } });
+    await s.post('payments', '/payments/authorize', { orderId, amountMinor: 100, currency: 'EUR', paymentMethod: await s.paymentMethod(CARDS.approve) });
     await until(async () => (await syncPayment(orderId)).body.status === 'AUTHORIZED');
     const refused = await requestRefund(orderId, uniqueId('refund'), 50);
     assert.equal(refused.status, 409);

@@ -86,9 +86,13 @@ describe('service credentials', () => {
 
   test('the simulator refuses calls without its own API key; payments reaches it with the key', async () => {
     const reference = uniqueId('order');
+    const paymentMethod = await s.paymentMethod(CARDS.approve);
+    const vaulted = await s.db.pspPaymentMethod.count();
     const refused: [string, string, unknown?][] = [
       ['GET', `/v1/payments?reference=${reference}`],
-      ['POST', '/v1/payments', { amountMinor: 100, currency: 'EUR', reference, card: { number: CARDS.approve } }],
+      ['POST', '/v1/payments', { amountMinor: 100, currency: 'EUR', reference, paymentMethod: paymentMethod.token }],
+      ['POST', '/v1/payment_methods', { type: 'card', card: { number: CARDS.approve } }],
+      ['GET', `/v1/payment_methods/${paymentMethod.token}`],
       ['GET', '/v1/webhook-endpoint'],
       ['PUT', '/v1/webhook-endpoint', { url: 'http://attacker.example/hook' }],
       ['GET', '/v1/settlements?from=2020-01-01T00:00:00Z&to=2030-01-01T00:00:00Z'],
@@ -103,12 +107,13 @@ describe('service credentials', () => {
       );
     }
     assert.equal(await s.db.pspPayment.count({ where: { merchantReference: reference } }), 0);
+    assert.equal(await s.db.pspPaymentMethod.count(), vaulted);
 
     const authorized = await s.post('payments', '/payments/authorize', {
       orderId: reference,
       amountMinor: 1299,
       currency: 'EUR',
-      paymentMethod: { type: 'card', number: CARDS.approve },
+      paymentMethod,
     });
     assert.equal(authorized.status, 202, authorized.text);
     const atPsp = await s.get('psp', `/v1/payments?reference=${reference}`);
@@ -118,6 +123,7 @@ describe('service credentials', () => {
   });
 
   test('payments holding a key the simulator refuses answers 503 psp_unavailable, never 401', async () => {
+    const paymentMethod = await s.paymentMethod(CARDS.approve);
     const db = createDb(s.databaseUrl);
     const app = createPaymentsApp(db, { acceptedKeys: TEST_SERVICE_KEYS, pspUrl: s.urls.psp, pspApiKey: 'sk_revoked' });
     const server = await listen(app, 0, '127.0.0.1');
@@ -125,7 +131,7 @@ describe('service credentials', () => {
       const response = await fetch(`${server.url}/payments/authorize`, {
         method: 'POST',
         headers: { authorization: `Bearer ${TEST_SERVICE_KEYS[0]}`, 'content-type': 'application/json', 'idempotency-key': uniqueId('key') },
-        body: JSON.stringify({ orderId: uniqueId('order'), amountMinor: 100, currency: 'EUR', paymentMethod: { type: 'card', number: CARDS.approve } }),
+        body: JSON.stringify({ orderId: uniqueId('order'), amountMinor: 100, currency: 'EUR', paymentMethod }),
       });
       assert.equal(response.status, 503);
       assert.equal(((await response.json()) as { error: { code: string } }).error.code, 'psp_unavailable');

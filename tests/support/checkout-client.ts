@@ -5,12 +5,8 @@ import assert from 'node:assert/strict';
 import type { Db } from '../../lib/db.ts';
 import type { Role } from '../../shared/permissions.ts';
 
-export const CARDS = {
-  approve: '4242424242424242',
-  decline: '4000000000000002',
-  insufficientFunds: '4000000000009995',
-  timeout: '4000000000000119',
-} as const;
+/** The simulator's test cards, for the checkouts these helpers post (tests/support/cards.ts). */
+export { CARDS } from './cards.ts';
 
 /** Where the API is and how to get a token for anyone: tests/support/stack.ts's TestStack is one. */
 export interface ApiAccess {

@@ -10,7 +10,7 @@ import type { WorkflowBundle } from '@temporalio/worker';
 import type { CheckoutActivities, RefundActivities } from '../../activities/index.ts';
 import { refundChildActivities } from '../../activities/refund-child.ts';
 import { loadConfig } from '../../lib/config.ts';
-import { checkoutWorkflowId, type CheckoutInput, type CheckoutResult } from '../../shared/checkout.ts';
+import { checkoutWorkflowId, type CheckoutInput, type CheckoutResult, type PaymentMethod } from '../../shared/checkout.ts';
 import { createCheckoutWorker } from '../../workers/checkout-worker.ts';
 import type { checkout } from '../../workflows/checkout.ts';
 import { BusinessFailure } from '../../shared/errors.ts';
@@ -18,15 +18,18 @@ import type { PaymentStatus } from '../../shared/payments.ts';
 import { refundWorkflowId, type RefundInput, type RefundState, type RefundStatus } from '../../shared/refunds.ts';
 import { SEARCH_ATTRIBUTE_KEYS } from '../../shared/search-attributes.ts';
 import type { FakeRefundActivities } from '../fixtures/workflows/fake-refund.ts';
+import { testDataConverter } from './payload-keys.ts';
 
 /** The real checkout and reconciliation workflows, with a stand-in Refund workflow answering through `fakeRefund`. */
 export const WORKFLOWS_WITH_FAKE_REFUND_PATH = fileURLToPath(new URL('../fixtures/workflows/fake-refund.ts', import.meta.url));
 
 export const TEMPORAL_TEST_SERVER = new URL('../../.tools/bin/temporal-test-server', import.meta.url).pathname;
 
+/** Its client encrypts with the test key ring, as every worker of these tests does (tests/support/payload-keys.ts). */
 export async function startTestServer(): Promise<TestWorkflowEnvironment> {
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: TEMPORAL_TEST_SERVER } },
+    client: { dataConverter: testDataConverter() },
   });
   await registerSearchAttributes(env);
   return env;
@@ -156,6 +159,9 @@ export function refundState(input: RefundInput, amountMinor: number, status: Ref
   };
 }
 
+/** The token the mocked activities are paid with: these tests never reach a provider, so it need not exist. */
+export const TEST_PAYMENT_METHOD: PaymentMethod = { token: 'pm_testVisa4242', brand: 'visa', last4: '4242' };
+
 export function checkoutInput(checkoutKey: string, extra: Partial<CheckoutInput> = {}): CheckoutInput {
   return {
     checkoutKey,
@@ -166,7 +172,7 @@ export function checkoutInput(checkoutKey: string, extra: Partial<CheckoutInput>
       { sku: 'SKU-TEE', quantity: 1, unitPriceMinor: 2000 },
     ],
     couponCode: 'WELCOME5',
-    paymentMethod: { type: 'card', number: '4242424242424242' },
+    paymentMethod: TEST_PAYMENT_METHOD,
     ...extra,
   };
 }
@@ -215,6 +221,7 @@ export async function runCheckout(
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     taskQueue,
+    dataConverter: testDataConverter(),
     serviceUrls: loadConfig().serviceUrls,
     workflowBundle,
     activities,

@@ -7,6 +7,7 @@ import { Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { ProviderRefund, RefundActivities } from '../../activities/refunds.ts';
 import { refundStateQuery, refundWorkflowId, type RefundInput, type RefundState, type RestockLine } from '../../shared/refunds.ts';
 import type { refund } from '../../workflows/refund.ts';
+import { testDataConverter } from './payload-keys.ts';
 
 export interface RefundWorld {
   orderId: string;
@@ -162,6 +163,7 @@ export async function withRefundWorker<T>(
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     taskQueue,
+    dataConverter: testDataConverter(),
     workflowBundle,
     activities,
   });

@@ -11,6 +11,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { createApiApp } from '../../api/app.ts';
 import { createCatalogueClient } from '../../api/catalogue.ts';
+import { createPaymentMethodClient } from '../../api/payment-methods.ts';
 import { createTokenVerifier } from '../../api/auth.ts';
 import { loadConfig, serviceUrlEnv, type ServiceUrls } from '../../lib/config.ts';
 import { temporalClientInterceptors } from '../../lib/telemetry.ts';
@@ -23,6 +24,7 @@ import type { Role } from '../../shared/permissions.ts';
 import { authConfigFor, startTestIssuer, type DevIssuer } from './auth.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 import { authFor, TEST_CREDENTIALS, TEST_KEYS_ENV, TEST_PSP_API_KEYS, TEST_SERVICE_KEYS } from './service-keys.ts';
+import { TEST_PAYLOAD_KEYS, testDataConverter } from './payload-keys.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -76,7 +78,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   const issuer = await startTestIssuer();
   const connection = await Connection.connect({ address: temporal.address });
   // As api/main.ts builds it: the trace goes on into the workflow if the test installed tracing.
-  const client = new Client({ connection, namespace: 'default', interceptors: temporalClientInterceptors() });
+  const client = new Client({ connection, namespace: 'default', dataConverter: testDataConverter(), interceptors: temporalClientInterceptors() });
 
   const app = createApiApp({
     client,
@@ -86,6 +88,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     // every test client is 127.0.0.1: a per-address limit would throttle the tests, not a caller
     rateLimitPerMinute: options.rateLimitPerMinute ?? 1_000_000,
     catalogue: createCatalogueClient(services.urls.inventory, { serviceKey: TEST_CREDENTIALS.serviceKey }),
+    paymentMethods: createPaymentMethodClient(services.urls.psp, { apiKey: TEST_CREDENTIALS.pspApiKey }),
     db: database.db,
     webhookSecrets: [TEST_WEBHOOK_SECRET],
     checkDatabase: async () => {
@@ -127,6 +130,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       const worker = await createCheckoutWorker({
         connection: workerConnection,
         namespace: 'default',
+        dataConverter: testDataConverter(),
         serviceUrls: services.urls,
         credentials: TEST_CREDENTIALS,
         db: database.db,
@@ -137,6 +141,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       const grantsWorker = await createCouponGrantsWorker({
         connection: workerConnection,
         namespace: 'default',
+        dataConverter: testDataConverter(),
         serviceUrls: services.urls,
         credentials: TEST_CREDENTIALS,
         grantsPerSecond,
@@ -156,6 +161,8 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
           WORKER_METRICS_ADDRESS: `127.0.0.1:${await freePort()}`,
           ...serviceUrlEnv(services.urls),
           ...TEST_KEYS_ENV,
+          // the ring the stack's client encrypts with, read by workers/main.ts through the config
+          PAYLOAD_ENCRYPTION_KEYS: TEST_PAYLOAD_KEYS,
           ...extraEnv,
         },
         stdio: ['ignore', 'pipe', 'inherit'],

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Context } from '@temporalio/activity';
-import type { WorkflowHandle } from '@temporalio/client';
+import { Client, type WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundle } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
@@ -21,9 +21,11 @@ import {
 } from '../../shared/search-attributes.ts';
 import type { checkout } from '../../workflows/checkout.ts';
 import {
-  checkoutInput, declined, gate, mockActivities, outOfStock, runCheckout as runTestCheckout, startTestServer, until,
+  checkoutInput, declined, gate, mockActivities, outOfStock, runCheckout as runTestCheckout, startTestServer, TEST_PAYMENT_METHOD, until,
   WORKFLOWS_WITH_FAKE_REFUND_PATH, type MockActivities,
 } from '../support/checkout-harness.ts';
+import { WORKFLOW_BUNDLE_CONVERTERS } from '../../lib/data-converter.ts';
+import { historyText, keyIdOf, payloadsIn } from '../support/payload-keys.ts';
 
 let env: TestWorkflowEnvironment;
 let workflowBundle: WorkflowBundle;
@@ -44,7 +46,7 @@ async function withOwnTestServer<T>(fn: (testEnv: TestWorkflowEnvironment) => Pr
 before(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   env = await startTestServer();
-  workflowBundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_WITH_FAKE_REFUND_PATH, logger: new DefaultLogger('WARN') });
+  workflowBundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_WITH_FAKE_REFUND_PATH, ...WORKFLOW_BUNDLE_CONVERTERS, logger: new DefaultLogger('WARN') });
 });
 after(async () => {
   await env?.teardown();
@@ -97,6 +99,7 @@ describe('checkout workflow', () => {
     assert.equal(result.cancelReason, null);
     assert.deepEqual(result.compensations, [], 'nothing is left to undo once the money is taken');
     assert.equal(callsTo(acts, 'authorizePayment')[0]?.input.amountMinor, 4000);
+    assert.deepEqual(callsTo(acts, 'authorizePayment')[0]?.input.paymentMethod, TEST_PAYMENT_METHOD, 'the token, brand and last4: never a number');
     assert.deepEqual(callsTo(acts, 'markAwaitingPayment')[0]?.input, {
       idempotencyKey: `${workflowId}:await-payment`, orderId: result.orderId, discountMinor: 500, couponCode: 'WELCOME5',
     });
@@ -360,5 +363,25 @@ describe('checkout workflow', () => {
     assert.equal(result.status, 'PAID');
     assert.equal(commits, 2);
     assert.equal(callsTo(acts, 'voidPayment').length, 0, 'money was taken: never compensate after capture');
+  });
+});
+
+describe('what Temporal stores of a checkout', () => {
+  test('the raw history holds nothing of the input, the results or the failure messages in plaintext: every payload is encrypted', async () => {
+    const acts = mockActivities({ authorizePayment: async () => { throw declined(); } });
+    const input = checkoutInput('encrypted-1', { customerId: 'cust-ada-7f3c' });
+    const result = await runCheckout(acts, input);
+    assert.match(result.cancelReason ?? '', /Card declined/, 'worker and client, holding the key, read everything');
+
+    // as the cluster (its database, the Web UI without the codec server) sees it
+    const raw = new Client({ connection: env.connection, namespace: env.namespace ?? 'default' });
+    const history = await raw.workflow.getHandle(checkoutWorkflowId(input.checkoutKey)).fetchHistory();
+    const payloads = payloadsIn(history);
+    assert.ok(payloads.some((p) => p.eventId === 1), 'the start input is among them');
+    for (const { path, payload } of payloads) assert.equal(keyIdOf(payload), 'test-a', path);
+    // search attributes (CustomerId among them) are plaintext by design and left out of this search
+    const text = historyText(history);
+    const plaintext = [input.customerId, input.couponCode!, ...input.lines.map((l) => l.sku), input.paymentMethod.token, 'Card declined'];
+    for (const secret of plaintext) assert.ok(!text.includes(secret), `"${secret}" is in the raw history in plaintext`);
   });
 });

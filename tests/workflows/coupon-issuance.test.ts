@@ -30,6 +30,8 @@ import { CHECKOUT_WORKFLOWS_PATH, createCheckoutWorker } from '../../workers/che
 import { createCouponGrantsWorker } from '../../workers/coupon-grants-worker.ts';
 import { GRANT_ATTEMPTS } from '../../workflows/coupon-issuance.ts';
 import { startTestServer, until } from '../support/checkout-harness.ts';
+import { WORKFLOW_BUNDLE_CONVERTERS } from '../../lib/data-converter.ts';
+import { testDataConverter } from '../support/payload-keys.ts';
 
 type Activities = CouponIssuanceActivities & DistributionRecipientActivities;
 
@@ -98,10 +100,11 @@ let current: Activities;
 before(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   env = await startTestServer();
-  workflowBundle = await bundleWorkflowCode({ workflowsPath: CHECKOUT_WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+  workflowBundle = await bundleWorkflowCode({ workflowsPath: CHECKOUT_WORKFLOWS_PATH, ...WORKFLOW_BUNDLE_CONVERTERS, logger: new DefaultLogger('WARN') });
   grantsWorker = await createCouponGrantsWorker({
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
+    dataConverter: testDataConverter(),
     serviceUrls: loadConfig().serviceUrls,
     grantsPerSecond: 1_000,
     activities: { grantCoupon: (request) => current.grantCoupon(request) },
@@ -122,6 +125,7 @@ async function withWorker<T>(activities: Activities, fn: (taskQueue: string) => 
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     taskQueue,
+    dataConverter: testDataConverter(),
     serviceUrls: loadConfig().serviceUrls,
     workflowBundle,
     activities,

@@ -51,6 +51,8 @@ import type { MismatchResolutionInput } from '../../workflows/mismatch-resolutio
 import { DEFAULT_REFUND_POLICY } from '../../workflows/refund.ts';
 import { checkoutInput, gate, mockActivities, refundState, startTestServer, until, WORKFLOWS_WITH_FAKE_REFUND_PATH, type MockActivities } from '../support/checkout-harness.ts';
 import { mockRefundActivities, refundInput, refundWorld, stateWhen, withRefundWorker, type RefundWorld } from '../support/refund-harness.ts';
+import { WORKFLOW_BUNDLE_CONVERTERS } from '../../lib/data-converter.ts';
+import { testDataConverter } from '../support/payload-keys.ts';
 
 let env: TestWorkflowEnvironment;
 /** The real workflows (refund, distribution). */
@@ -62,8 +64,8 @@ before(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   env = await startTestServer();
   [realBundle, fakeRefundBundle] = await Promise.all([
-    bundleWorkflowCode({ workflowsPath: CHECKOUT_WORKFLOWS_PATH, logger: new DefaultLogger('WARN') }),
-    bundleWorkflowCode({ workflowsPath: WORKFLOWS_WITH_FAKE_REFUND_PATH, logger: new DefaultLogger('WARN') }),
+    bundleWorkflowCode({ workflowsPath: CHECKOUT_WORKFLOWS_PATH, ...WORKFLOW_BUNDLE_CONVERTERS, logger: new DefaultLogger('WARN') }),
+    bundleWorkflowCode({ workflowsPath: WORKFLOWS_WITH_FAKE_REFUND_PATH, ...WORKFLOW_BUNDLE_CONVERTERS, logger: new DefaultLogger('WARN') }),
   ]);
 });
 after(async () => {
@@ -228,7 +230,7 @@ describe('checkout cancel', () => {
     fn: (start: (input: CheckoutInput) => Promise<WorkflowHandle<typeof checkout>>, taskQueue: string) => Promise<T>,
   ): Promise<T> {
     const taskQueue = `operator-actions-checkout-${process.pid}-${++run}`;
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: fakeRefundBundle, activities: acts });
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, dataConverter: testDataConverter(), workflowBundle: fakeRefundBundle, activities: acts });
     const start = (input: CheckoutInput) =>
       env.client.workflow.start<typeof checkout>('checkout', { args: [input], taskQueue, workflowId: checkoutWorkflowId(input.checkoutKey) });
     return worker.runUntil(fn(start, taskQueue));
@@ -333,7 +335,7 @@ describe('mismatch resolve', () => {
       noteMismatch: async () => {},
     };
     const taskQueue = `operator-actions-mismatch-${process.pid}`;
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: fakeRefundBundle, activities });
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, dataConverter: testDataConverter(), workflowBundle: fakeRefundBundle, activities });
     await worker.runUntil(async () => {
       const input: MismatchResolutionInput = { mismatchId: 'm-upd', kind: 'STATUS_MISMATCH', reference: 'order-m', pspPaymentId: null, summary: 'test' };
       const handle = await env.client.workflow.start('mismatchResolution', { args: [input], taskQueue, workflowId: 'mismatch-m-upd' });
@@ -364,7 +366,7 @@ describe('distribution pause, resume, cancel', () => {
       readDistributionRecipients: async () => [],
     };
     const taskQueue = `operator-actions-distribution-${process.pid}`;
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: realBundle, activities });
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, dataConverter: testDataConverter(), workflowBundle: realBundle, activities });
     const result = await worker.runUntil(async () => {
       const handle = await env.client.workflow.start('couponDistribution', {
         args: [{ distributionId: 'd-upd', campaignId: 'CAMP-1' }],

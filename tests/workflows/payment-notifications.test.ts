@@ -20,6 +20,7 @@ import {
   checkoutInput, gate, lateApproval, mockActivities, refundState, runCheckout as runTestCheckout, startTestServer, until,
   WORKFLOWS_WITH_FAKE_REFUND_PATH, type MockActivities,
 } from '../support/checkout-harness.ts';
+import { WORKFLOW_BUNDLE_CONVERTERS } from '../../lib/data-converter.ts';
 
 let env: TestWorkflowEnvironment;
 let workflowBundle: WorkflowBundle;
@@ -27,7 +28,7 @@ let workflowBundle: WorkflowBundle;
 before(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   env = await startTestServer();
-  workflowBundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_WITH_FAKE_REFUND_PATH, logger: new DefaultLogger('WARN') });
+  workflowBundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_WITH_FAKE_REFUND_PATH, ...WORKFLOW_BUNDLE_CONVERTERS, logger: new DefaultLogger('WARN') });
 });
 after(async () => {
   await env?.teardown();

@@ -21,6 +21,7 @@ import { CHECKOUT_WORKFLOWS_PATH } from '../../workers/checkout-worker.ts';
 import { DEFAULT_REFUND_POLICY } from '../../workflows/refund.ts';
 import { startTestServer } from '../support/checkout-harness.ts';
 import { mockRefundActivities, refundInput, refundWorld, stateWhen, withRefundWorker, type RefundWorld } from '../support/refund-harness.ts';
+import { WORKFLOW_BUNDLE_CONVERTERS } from '../../lib/data-converter.ts';
 
 let env: TestWorkflowEnvironment;
 let workflowBundle: WorkflowBundle;
@@ -28,7 +29,7 @@ let workflowBundle: WorkflowBundle;
 before(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   env = await startTestServer();
-  workflowBundle = await bundleWorkflowCode({ workflowsPath: CHECKOUT_WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+  workflowBundle = await bundleWorkflowCode({ workflowsPath: CHECKOUT_WORKFLOWS_PATH, ...WORKFLOW_BUNDLE_CONVERTERS, logger: new DefaultLogger('WARN') });
 });
 after(async () => {
   await env?.teardown();

@@ -1,6 +1,9 @@
 // Replays recorded checkout histories against the current workflow code: a change that would
 // break running checkouts (reordered, added or removed steps without versioning) fails here.
-// Re-record after an intended, versioned change with:
+// Two sets: `<id>-encrypted.json`, recorded under the test key ring (tests/support/payload-keys.ts),
+// and the plain `<id>.json` recorded before payloads were encrypted, kept as they are: they stand
+// for runs started before the rollout, whose payloads the codec passes through. Re-record the
+// encrypted set after an intended, versioned change with:
 //   RECORD_HISTORIES=1 node --import tsx --test tests/workflows/replay.test.ts
 import assert from 'node:assert/strict';
 import { mkdir, readdir } from 'node:fs/promises';
@@ -19,17 +22,20 @@ import {
   WORKFLOWS_WITH_FAKE_REFUND_PATH, type MockActivities,
 } from '../support/checkout-harness.ts';
 import { readHistoryFile, writeHistoryFile } from '../support/histories.ts';
+import { keyIdOf, ONLY_B_KEY_RING, testDataConverter } from '../support/payload-keys.ts';
+import { WORKFLOW_BUNDLE_CONVERTERS } from '../../lib/data-converter.ts';
 
 const HISTORIES_DIR = fileURLToPath(new URL('../fixtures/histories/', import.meta.url));
 const REORDERED_WORKFLOW = fileURLToPath(new URL('../fixtures/workflows/reordered-checkout.ts', import.meta.url));
 const quiet = new DefaultLogger('ERROR');
+const ENCRYPTED = /-encrypted$/;
 const stockReleased = () => ApplicationFailure.nonRetryable('reservation was released', BusinessFailure.AlreadyCompensated, { code: 'reservation_released' });
 
 let workflowBundle: WorkflowBundle;
 
 before(async () => {
   Runtime.install({ logger: quiet });
-  workflowBundle = await bundleWorkflowCode({ workflowsPath: CHECKOUT_WORKFLOWS_PATH, logger: quiet });
+  workflowBundle = await bundleWorkflowCode({ workflowsPath: CHECKOUT_WORKFLOWS_PATH, ...WORKFLOW_BUNDLE_CONVERTERS, logger: quiet });
 });
 
 async function readHistories(): Promise<{ workflowId: string; history: Awaited<ReturnType<typeof readHistoryFile>> }[]> {
@@ -70,37 +76,52 @@ describe('checkout replay', () => {
       authorizing.open();
     }]);
     // Recorded with a stand-in Refund workflow (a checkout's history holds only the child's result).
-    const recordingBundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_WITH_FAKE_REFUND_PATH, logger: quiet });
+    const recordingBundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_WITH_FAKE_REFUND_PATH, ...WORKFLOW_BUNDLE_CONVERTERS, logger: quiet });
     try {
       await mkdir(HISTORIES_DIR, { recursive: true });
       for (const [name, activities, during, extra] of scenarios) {
-        const { handle } = await runCheckout(env, recordingBundle, activities, checkoutInput(`replay-${name}`, extra), during);
-        const history = await handle.fetchHistory();
-        const file = `${HISTORIES_DIR}${checkoutWorkflowId(`replay-${name}`)}.json`;
-        await writeHistoryFile(file, history);
+        // the test server's client and runCheckout's worker encrypt with the test ring
+        const checkoutKey = `replay-${name}-encrypted`;
+        const { handle } = await runCheckout(env, recordingBundle, activities, checkoutInput(checkoutKey, extra), during);
+        await writeHistoryFile(`${HISTORIES_DIR}${checkoutWorkflowId(checkoutKey)}.json`, await handle.fetchHistory());
       }
     } finally {
       await env.teardown();
     }
   });
 
-  test('every recorded history replays against the current workflow code', async () => {
+  test('every recorded history replays against the current workflow code, encrypted or from before encryption', async () => {
     const histories = await readHistories();
-    assert.ok(histories.length >= 6, `expected recorded histories in ${HISTORIES_DIR}`);
+    const startInputKey = (h: (typeof histories)[number]) =>
+      keyIdOf(h.history.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!);
+    const encrypted = histories.filter((h) => ENCRYPTED.test(h.workflowId));
+    const plain = histories.filter((h) => !ENCRYPTED.test(h.workflowId));
+    assert.ok(encrypted.length >= 6 && plain.length >= 6, `expected both sets of recorded histories in ${HISTORIES_DIR}`);
+    assert.deepEqual(new Set(encrypted.map(startInputKey)), new Set(['test-a']), 'the encrypted set is encrypted');
+    assert.deepEqual(new Set(plain.map(startInputKey)), new Set([null]), 'the older set is not');
     const replayed: string[] = [];
-    for await (const { workflowId, error } of Worker.runReplayHistories({ workflowBundle }, histories)) {
+    for await (const { workflowId, error } of Worker.runReplayHistories({ workflowBundle, dataConverter: testDataConverter() }, histories)) {
       assert.equal(error, undefined, `${workflowId} no longer replays: ${error?.message}`);
       replayed.push(workflowId);
     }
     assert.deepEqual(replayed, histories.map((h) => h.workflowId));
   });
 
+  test('an encrypted history does not replay without its key', async () => {
+    const [encrypted] = (await readHistories()).filter((h) => ENCRYPTED.test(h.workflowId));
+    assert.ok(encrypted);
+    await assert.rejects(
+      Worker.runReplayHistory({ workflowBundle, dataConverter: testDataConverter(ONLY_B_KEY_RING) }, encrypted.history, encrypted.workflowId),
+      /Replay failed/,
+    );
+  });
+
   test('replay fails with a determinism violation when two steps are swapped', async () => {
     const [first] = await readHistories();
     assert.ok(first);
-    const reordered = await bundleWorkflowCode({ workflowsPath: REORDERED_WORKFLOW, logger: quiet });
+    const reordered = await bundleWorkflowCode({ workflowsPath: REORDERED_WORKFLOW, ...WORKFLOW_BUNDLE_CONVERTERS, logger: quiet });
     await assert.rejects(
-      Worker.runReplayHistory({ workflowBundle: reordered }, first.history, first.workflowId),
+      Worker.runReplayHistory({ workflowBundle: reordered, dataConverter: testDataConverter() }, first.history, first.workflowId),
       (err: unknown) => err instanceof DeterminismViolationError && /reserveStock|createOrder/.test(err.message),
     );
   });
