@@ -5,10 +5,10 @@
 // with a token from bin/stack's development issuer (scripts/token.ts); then runs the
 // same steps N times from plain code without Temporal (scripts/bench/plain-orchestrator.ts)
 // against the same services, each after tokenising the card at the PSP as the API does.
-// Prints throughput and p50/p95/p99 for both and their ratio, and writes everything to
-// bench-results/checkout-<timestamp>.json.
+// Prints throughput and p50/p95/p99 for both and their ratio, writes everything to
+// bench-results/checkout-<timestamp>.json, and prints the figures next to the previous run's.
 // Figures only: nothing here asserts on timing.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -80,7 +80,9 @@ async function main(): Promise<void> {
     lines: [{ sku: BENCH_SKU.sku, quantity: 1, unitPriceMinor }],
     paymentMethod: { type: 'card' as const, number: APPROVED_CARD },
   };
-  console.log(`bench ${runId}: ${opts.n} checkouts, ${opts.concurrency} concurrent, API ${opts.api}`);
+  // What a stack started with this environment encrypts its Temporal payloads with (lib/payload-codec.ts).
+  const payloadEncryption = `AES-256-GCM, key "${config.payloadKeys.encryptWith}"`;
+  console.log(`bench ${runId}: ${opts.n} checkouts, ${opts.concurrency} concurrent, API ${opts.api}, payloads ${payloadEncryption}`);
 
   console.log('\n1/2 through the API (Temporal workflow), POST → PAID');
   const temporal = await runPool(
@@ -131,17 +133,54 @@ async function main(): Promise<void> {
 
   const file = path.join(ROOT, 'bench-results', `checkout-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   await mkdir(path.dirname(file), { recursive: true });
+  const previous = await previousRun(path.dirname(file));
   const record = {
     runId,
     startedAt: new Date().toISOString(),
     options: opts,
+    payloadEncryption,
     order: { ...order, paymentMethod: { type: 'card' } },
     temporal: withTemporal,
     plain: withoutTemporal,
     ratio,
   };
   await writeFile(file, `${JSON.stringify(record, null, 2)}\n`);
+  if (previous) compareWithPrevious(previous, withTemporal, opts, payloadEncryption);
   console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
+}
+
+interface PreviousRun {
+  file: string;
+  options: Options;
+  temporal: RunSummary;
+  /** Absent in runs recorded before payloads were encrypted. */
+  payloadEncryption?: string;
+}
+
+/** The newest earlier result in bench-results/, if any. */
+async function previousRun(dir: string): Promise<PreviousRun | null> {
+  const files = (await readdir(dir)).filter((f) => /^checkout-.*\.json$/.test(f)).sort();
+  const newest = files.at(-1);
+  if (!newest) return null;
+  try {
+    return { file: newest, ...(JSON.parse(await readFile(path.join(dir, newest), 'utf8')) as Omit<PreviousRun, 'file'>) };
+  } catch {
+    return null;
+  }
+}
+
+/** This run's Temporal figures beside the previous run's, so a change (e.g. encryption) shows its cost. */
+function compareWithPrevious(previous: PreviousRun, current: RunSummary, opts: Options, payloadEncryption: string): void {
+  const before = previous.temporal;
+  console.log(`\nTemporal workflow via API, this run vs the previous (${previous.file})`);
+  console.log(`  payloads     ${payloadEncryption}   vs   ${previous.payloadEncryption ?? 'not encrypted (recorded before encryption)'}`);
+  console.log(`  options      n ${current.count}, concurrency ${opts.concurrency}   vs   n ${before.count}, concurrency ${previous.options?.concurrency ?? '?'}`);
+  const row = (name: string, now: number | undefined, then: number | undefined) =>
+    console.log(`  ${name.padEnd(12)} ${fmt(now ?? null).padStart(8)}   vs ${fmt(then ?? null).padStart(8)}   (×${fmt(now !== undefined && then ? now / then : null)})`);
+  row('checkouts/s', current.throughputPerSec, before.throughputPerSec);
+  row('p50 ms', current.latencyMs?.p50, before.latencyMs?.p50);
+  row('p95 ms', current.latencyMs?.p95, before.latencyMs?.p95);
+  row('p99 ms', current.latencyMs?.p99, before.latencyMs?.p99);
 }
 
 async function requireHealthyApi(apiUrl: string): Promise<void> {

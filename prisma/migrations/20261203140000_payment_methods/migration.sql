@@ -1,4 +1,4 @@
--- The provider's vault (issue 11): the simulator exchanges a card number for an opaque
+-- The provider's vault: the simulator exchanges a card number for an opaque
 -- payment-method token, and this is the only table that ever holds the number. A real
 -- provider keeps it in an HSM-backed store. One row per Idempotency-Key, so a repeated
 -- tokenisation returns the same token without the number passing through idempotency_records.
