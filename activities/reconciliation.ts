@@ -4,23 +4,41 @@
 // stands for, a refund straight at the provider; our own payments are refunded by the Refund
 // workflow) and reading an order back after a checkout was nudged. Every write is idempotent:
 // a mismatch's id is its natural key, runs are upserts, a provider refund carries a key.
+import { Context } from '@temporalio/activity';
 import { Prisma } from '../generated/prisma/client.ts';
 import type { ServiceUrls } from '../lib/config.ts';
 import type { Db } from '../lib/db.ts';
 import type { MismatchStatus, ResolutionAction } from '../shared/reconciliation.ts';
-import type {
-  Mismatch,
-  OurOrder,
-  OurPayment,
-  Period,
-  ProviderPayment,
-  ReferenceFacts,
-  SettlementTransaction,
+import {
+  classifyPage,
+  type Mismatch,
+  type OurOrder,
+  type OurPayment,
+  type Period,
+  type ProviderPayment,
+  type ReconciliationPage,
+  type ReferenceFacts,
+  type SettlementTransaction,
 } from '../workflows/reconciliation-rules.ts';
 import { callService, callServiceUnlessMissing } from './http.ts';
 
-/** Reference lookups in flight at once: enough to be quick, few enough not to crowd the services. */
-const LOOKUP_CONCURRENCY = 8;
+/**
+ * References on one page: each service answers one batch read per page, and a page's result (its
+ * mismatches and deferred references, never the facts) stays far below Temporal's payload limit.
+ */
+export const MAX_PAGE_REFERENCES = 500;
+/** A page also ends once it holds this many mismatches, so its result stays under ~100 KB however bad the day. */
+export const MAX_PAGE_MISMATCHES = 100;
+/** A batch read of a few hundred rows may take longer than a single one. */
+const BATCH_READ_TIMEOUT_MS = 30_000;
+
+export interface CollectPageInput {
+  period: Period;
+  /** The page before's `nextCursor`; null for the first page. */
+  after: string | null;
+  /** References on the page, at most (and by default) MAX_PAGE_REFERENCES. */
+  limit?: number;
+}
 
 export interface RecordRunInput {
   runId: string;
@@ -89,8 +107,14 @@ export interface ProviderRefundView {
   failureReason: string | null;
 }
 
-type PaymentList = OurPayment[] | { payments: OurPayment[] };
-type ProviderList = ProviderPayment[] | { payments: ProviderPayment[] };
+interface SettlementPage {
+  transactions: SettlementTransaction[];
+  nextCursor?: string | null;
+}
+interface PaymentPage {
+  payments: OurPayment[];
+  nextCursor?: string | null;
+}
 
 export function reconciliationActivities(urls: Pick<ServiceUrls, 'orders' | 'payments' | 'psp'>, db: Db) {
   const psp = <T>(path: string) => callService<T>({ service: 'psp', baseUrl: urls.psp, path, method: 'GET' });
@@ -101,34 +125,84 @@ export function reconciliationActivities(urls: Pick<ServiceUrls, 'orders' | 'pay
     });
     return body ? toOurPayment(body) : null;
   };
+  const batchRead = <T>(service: 'orders' | 'payments' | 'psp', path: string, body: unknown) =>
+    callService<T>({ service, baseUrl: urls[service], path, body, timeoutMs: BATCH_READ_TIMEOUT_MS });
+
+  /**
+   * Both sides' facts for the references after `after`, at most `limit` of them, in reference
+   * order: a page of the settlement report and a page of our changed payments, then one batch
+   * read per service for the page's references.
+   */
+  async function readFactsPage({ start, end }: Period, after: string | null, limit: number, progress: (step: string) => void) {
+    const page = `limit=${limit}${after === null ? '' : `&after=${encodeURIComponent(after)}`}`;
+    const list = <T>(service: 'payments' | 'psp', path: string) => callService<T>({ service, baseUrl: urls[service], path, method: 'GET', timeoutMs: BATCH_READ_TIMEOUT_MS });
+    const [report, changed] = await Promise.all([
+      list<SettlementPage>('psp', `/v1/settlements?from=${encodeURIComponent(start)}&to=${encodeURIComponent(end)}&${page}`),
+      list<PaymentPage>('payments', `/payments?updatedSince=${encodeURIComponent(start)}&${page}`),
+    ]);
+    progress('listed the settlement report and our changed payments');
+    // Each list is complete up to its own last reference, so the page ends at the nearer of the two.
+    let last = [report.nextCursor, changed.nextCursor].filter((c): c is string => !!c).sort()[0] ?? null;
+    let references = [...new Set([...report.transactions.map((t) => t.reference), ...changed.payments.map((p) => p.orderId)])]
+      .filter((reference) => last === null || reference <= last)
+      .sort();
+    if (references.length > limit) {
+      references = references.slice(0, limit);
+      last = references.at(-1)!;
+    }
+    if (references.length === 0) return { facts: [], nextCursor: null };
+
+    const ours = new Map(changed.payments.map((p) => [p.orderId, toOurPayment(p)]));
+    const unchanged = references.filter((reference) => !ours.has(reference));
+    const [provider, others, orders] = await Promise.all([
+      batchRead<{ payments: ProviderPayment[] }>('psp', '/v1/payments/lookup', { references }),
+      unchanged.length === 0 ? { payments: [] } : batchRead<{ payments: OurPayment[] }>('payments', '/payments/lookup', { orderIds: unchanged }),
+      batchRead<{ orders: OurOrder[] }>('orders', '/orders/lookup', { orderIds: references }),
+    ]);
+    progress('read the page\'s payments and orders');
+    for (const p of others.payments) ours.set(p.orderId, toOurPayment(p));
+    const orderOf = new Map(orders.orders.map((o) => [o.id, o]));
+    const settlementOf = byReference(report.transactions);
+    const providerOf = byReference(provider.payments);
+    const facts = references.map((reference): ReferenceFacts => {
+      const order = orderOf.get(reference);
+      return {
+        reference,
+        settlement: settlementOf.get(reference) ?? [],
+        providerPayments: (providerOf.get(reference) ?? []).map(toProviderPayment),
+        payment: ours.get(reference) ?? null,
+        order: order ? { id: order.id, status: order.status, totalMinor: order.totalMinor, currency: order.currency, updatedAt: order.updatedAt ?? null } : null,
+      };
+    });
+    return { facts, nextCursor: last };
+  }
 
   return {
-    /** Both sides' facts for every reference that moved in the period, as the rules need them. */
-    async collectReconciliationFacts({ start, end }: Period): Promise<ReferenceFacts[]> {
-      const period = `from=${encodeURIComponent(start)}&to=${encodeURIComponent(end)}`;
-      const { transactions } = await psp<{ transactions: SettlementTransaction[] }>(`/v1/settlements?${period}`);
-      const updated = await callService<PaymentList>({
-        service: 'payments', baseUrl: urls.payments, path: `/payments?updatedSince=${encodeURIComponent(start)}`, method: 'GET',
-      });
-      const ourPayments = new Map((Array.isArray(updated) ? updated : updated.payments).map((p) => [p.orderId, toOurPayment(p)]));
-      const references = [...new Set([...transactions.map((t) => t.reference), ...ourPayments.keys()])].sort();
+    /**
+     * One page of the run's references, classified: its mismatches and deferred references, and
+     * where the next page starts. Heartbeats as it goes, so a worker lost mid-page is noticed in
+     * seconds, and the retry reads that same page again (the workflow holds the cursor).
+     */
+    async collectReconciliationPage({ period, after, limit = MAX_PAGE_REFERENCES }: CollectPageInput): Promise<ReconciliationPage> {
+      const heartbeat = (step: string) => Context.current().heartbeat({ after, step });
+      heartbeat('started');
+      const { facts, nextCursor } = await readFactsPage(period, after, Math.min(limit, MAX_PAGE_REFERENCES), heartbeat);
+      return classifyPage(facts, period, nextCursor, MAX_PAGE_MISMATCHES);
+    },
 
-      return mapLimited(references, LOOKUP_CONCURRENCY, async (reference): Promise<ReferenceFacts> => {
-        const [listed, payment, order] = await Promise.all([
-          psp<ProviderList>(`/v1/payments?reference=${encodeURIComponent(reference)}`),
-          ourPayments.has(reference) ? ourPayments.get(reference)! : ourPayment(reference),
-          callServiceUnlessMissing<OurOrder>({
-            service: 'orders', baseUrl: urls.orders, path: `/orders/${encodeURIComponent(reference)}`, method: 'GET',
-          }),
-        ]);
-        return {
-          reference,
-          settlement: transactions.filter((t) => t.reference === reference),
-          providerPayments: (Array.isArray(listed) ? listed : listed.payments).map(toProviderPayment),
-          payment,
-          order: order ? { id: order.id, status: order.status, totalMinor: order.totalMinor, currency: order.currency, updatedAt: order.updatedAt ?? null } : null,
-        };
-      });
+    /**
+     * Every fact of the period in one result: only for runs started before reconciliation paged
+     * (they replay calling this); a busy day's result exceeds the payload limit.
+     */
+    async collectReconciliationFacts(period: Period): Promise<ReferenceFacts[]> {
+      const facts: ReferenceFacts[] = [];
+      let after: string | null = null;
+      do {
+        const page = await readFactsPage(period, after, MAX_PAGE_REFERENCES, (step) => Context.current().heartbeat({ after, step }));
+        facts.push(...page.facts);
+        after = page.nextCursor;
+      } while (after !== null);
+      return facts;
     },
 
     async recordRunStarted({ runId, workflowId, period }: RecordRunInput): Promise<void> {
@@ -252,15 +326,12 @@ function toOurPayment(p: OurPayment): OurPayment {
   };
 }
 
-async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return results;
+function byReference<T extends { reference: string }>(items: T[]): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const group = groups.get(item.reference);
+    if (group) group.push(item);
+    else groups.set(item.reference, [item]);
+  }
+  return groups;
 }

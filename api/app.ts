@@ -2,7 +2,7 @@
 // each a route module declared through api/route.ts (token, permission, body limit, schema)
 // into one Router and one RouteTable. In front of them: security headers, a per-IP rate limit,
 // and the shared error shape for every failure.
-import express, { type Request, type Response } from 'express';
+import express, { type ErrorRequestHandler, type Request, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import helmet from 'helmet';
 import type { Client } from '@temporalio/client';
@@ -20,6 +20,7 @@ import type { CatalogueClient } from './catalogue.ts';
 import type { TokenVerifier } from './auth.ts';
 import type { PaymentMethodClient } from './payment-methods.ts';
 import { declareRoutes, RouteTable } from './route.ts';
+import { asTemporalUnavailable } from './temporal.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { codecCors, codecRoutes } from './routes/codec.ts';
 import { contractRoutes } from './routes/contract.ts';
@@ -173,6 +174,9 @@ export function createApiApp(deps: ApiDeps): express.Express {
   app.locals.routeTable = table;
   app.use((req, _res, next) => next(notFound(`no route for ${req.method} ${req.path}`)));
   const log = createLogger('api');
+  // A Temporal call that no route wrapped in callTemporal (a long poll for a result, a query)
+  // still fails as 503 temporal_unavailable when Temporal is down or restarting, never as a 500.
+  app.use(((err, _req, _res, next) => next(asTemporalUnavailable(err) ?? err)) as ErrorRequestHandler);
   app.use(errorMiddleware((message, err) => log.error(message, { err })));
   return app;
 }

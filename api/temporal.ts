@@ -10,7 +10,7 @@ import {
   type Client,
   type ConnectionOptions,
 } from '@temporalio/client';
-import { unavailable, type HttpError } from '../lib/http-errors.ts';
+import { HttpError, unavailable } from '../lib/http-errors.ts';
 import { createLogger } from '../lib/logger.ts';
 
 const log = createLogger('api');
@@ -22,6 +22,7 @@ type GrpcInterceptor = NonNullable<ConnectionOptions['interceptors']>[number];
 // never cancels a call itself, so CANCELLED after the deadline is read as a timeout.
 const GRPC_CANCELLED = 1;
 const GRPC_DEADLINE_EXCEEDED = 4;
+const GRPC_RESOURCE_EXHAUSTED = 8;
 const GRPC_UNAVAILABLE = 14;
 export const GRPC_INVALID_ARGUMENT = 3;
 
@@ -58,6 +59,24 @@ export function temporalUnavailable(err: unknown, deadline: number, timeoutMs: n
   log.warn('Temporal call failed', { reason: timedOut ? `no answer within ${timeoutMs} ms` : errorMessage(err) });
   const why = timedOut ? `no answer within ${timeoutMs} ms` : 'not reachable';
   return unavailable('temporal_unavailable', `Temporal is unavailable (${why}); retry later`);
+}
+
+/** True when Temporal turned the call away for load ("Workflow is busy": too many long polls on one run, a rate limit). */
+export function isTemporalBusy(err: unknown): boolean {
+  return hasGrpcCode(err, GRPC_RESOURCE_EXHAUSTED);
+}
+
+/**
+ * The 503 for a Temporal call that failed because Temporal could not be reached, did not answer
+ * or was too busy to (gRPC UNAVAILABLE, DEADLINE_EXCEEDED or RESOURCE_EXHAUSTED anywhere in its
+ * causes); null for anything else.
+ */
+export function asTemporalUnavailable(err: unknown): HttpError | null {
+  if (err instanceof HttpError) return null;
+  const busy = isTemporalBusy(err);
+  if (!busy && !hasGrpcCode(err, GRPC_UNAVAILABLE) && !hasGrpcCode(err, GRPC_DEADLINE_EXCEEDED)) return null;
+  log.warn('Temporal call failed', { reason: errorMessage(err) });
+  return unavailable('temporal_unavailable', `Temporal is unavailable (${busy ? 'busy' : 'not reachable'}); retry later`);
 }
 
 /** The innermost message: the SDK wraps the gRPC error ("Failed to start Workflow" ← "14 UNAVAILABLE: ..."). */

@@ -110,13 +110,25 @@ function definedOnly(context: LogContext): LogContext {
   return Object.fromEntries(Object.entries(context).filter(([, v]) => v !== undefined && v !== '')) as LogContext;
 }
 
-/** Errors keep their message and stack (JSON.stringify would make them `{}`). */
+/**
+ * Errors keep their message and stack (JSON.stringify would make them `{}`), and their causes'
+ * name, code and message: a wrapper's ("Failed to get Workflow execution history") says little.
+ */
 function serializable(fields: LogFields): LogFields {
   const out: LogFields = {};
   for (const [key, value] of Object.entries(fields)) {
-    out[key] = value instanceof Error ? { name: value.name, message: value.message, stack: value.stack } : value;
+    out[key] = value instanceof Error ? { name: value.name, message: value.message, stack: value.stack, ...causesOf(value) } : value;
   }
   return out;
+}
+
+function causesOf(err: Error): { causes?: { name: string; code?: unknown; message: string }[] } {
+  const causes: { name: string; code?: unknown; message: string }[] = [];
+  for (let e = err.cause; e instanceof Error && causes.length < 5; e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    causes.push({ name: e.name, ...(code === undefined ? {} : { code }), message: e.message });
+  }
+  return causes.length > 0 ? { causes } : {};
 }
 
 function safeStringify(line: LogFields): string {

@@ -23,12 +23,13 @@ import { runPlainCheckout } from './bench/plain-orchestrator.ts';
 import { runApiCheckout } from './bench/through-api.ts';
 import { SEED } from './seed.ts';
 import { devToken } from './token.ts';
+import { TEST_CARD_NUMBERS } from '../services/psp/cards.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** A SKU of its own, topped up before each run, so the bench never eats the demo catalogue. */
 const BENCH_SKU = { sku: 'BENCH-WIDGET', name: 'Benchmark widget', priceMinor: 1000 };
-const APPROVED_CARD = '4242424242424242';
+const APPROVED_CARD = TEST_CARD_NUMBERS.approve;
 
 interface Options {
   n: number;

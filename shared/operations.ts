@@ -6,10 +6,12 @@ import type { CheckoutState } from './checkout.ts';
 import type { RefundState } from './refunds.ts';
 
 /**
- * A step a service refused is retried on a slow durable timer (up to an hour apart) while
- * the run shows NeedsAttention; once an operator has fixed the cause, this signal makes the
- * next attempt now. A wait on the provider that has stalled (workflows/payment-outcome.ts,
- * refund-outcome.ts) shows the same way, and this signal makes it ask the provider now.
+ * A step a service refused, or one whose service stayed unavailable through its bounded attempts,
+ * is retried on a slow durable timer (up to an hour apart) while the run shows NeedsAttention and
+ * its current details name the step and the last error; once an operator has fixed the cause (or
+ * the service is back), this signal makes the next attempt now. A wait on the provider that has
+ * stalled (workflows/payment-outcome.ts, refund-outcome.ts) shows the same way, and this signal
+ * makes it ask the provider now.
  * Accepted by checkout and refund; refused (logged, shown in the run's details) when nothing is waiting.
  * Sent by POST /operations/runs/:workflowId/retry-step.
  */

@@ -56,7 +56,7 @@ import { authorizationDecided, captureSettled, DEFAULT_TIMING, paymentOutcomes }
 import type { Refusal } from '../shared/operator-actions.ts';
 import { operatorActions } from './operator-actions.ts';
 import { moneyReturned, refundThroughWorkflow } from './refund-child.ts';
-import { describeStall, OPERATOR_VISIBILITY_PATCH, refusedSteps } from './refused-steps.ts';
+import { describeRefusals, describeStall, isRefusal, OPERATOR_VISIBILITY_PATCH, refusedSteps, untilStuck } from './refused-steps.ts';
 
 /** A plain service call; the HTTP client gives up at 8 s, so a slow service reports itself. */
 const SERVICE_CALL = '10 seconds';
@@ -74,8 +74,10 @@ const AUTHORIZE: ActivityOptions = {
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '20 seconds', maximumAttempts: 4 },
 };
 /**
- * Capture, fulfilment, compensation and asking the provider: no attempt limit, since giving up
- * would lose money or stock (a provider that is down for a while is simply asked again later).
+ * Capture, fulfilment, compensation and asking the provider: giving up would lose money or stock.
+ * Each call is bounded (`untilStuck`, about 4 minutes of attempts) and runs under `persist` or
+ * `outlast`, which then keep trying on a slow timer: a service down for hours shows as
+ * NeedsAttention with its last error instead of retrying unseen.
  */
 const UNTIL_DONE: ActivityOptions = {
   startToCloseTimeout: SERVICE_CALL,
@@ -86,7 +88,12 @@ const UNTIL_DONE: ActivityOptions = {
 const businessStep = (summary: string) => proxyActivities<CheckoutActivities>({ ...BUSINESS_STEP, summary });
 const paymentStep = (summary: string) => proxyActivities<CheckoutActivities>({ ...AUTHORIZE, summary });
 const untilDone = (summary: string, startToCloseTimeout: Duration = SERVICE_CALL) =>
-  proxyActivities<CheckoutActivities>({ ...UNTIL_DONE, startToCloseTimeout, summary });
+  proxyActivities<CheckoutActivities>(untilStuck({ ...UNTIL_DONE, startToCloseTimeout, summary }));
+/**
+ * Asking the provider while the customer may still cancel runs outside `persist` (a cancel must
+ * reach it): without a limit, as before, since a bounded ask that gave up would cancel the checkout.
+ */
+const askWhileCancellable = (summary: string) => proxyActivities<CheckoutActivities>({ ...UNTIL_DONE, startToCloseTimeout: PSP_CALL, summary });
 
 /** What the payment's undo reports when it could not release the money: the customer paid after all. */
 const PAID_AFTER_ALL = Symbol('paid after all');
@@ -161,14 +168,11 @@ export async function checkout(input: CheckoutInput): Promise<CheckoutResult> {
   actions.listen();
   const persist = steps.persist;
   // Asking the provider is cancellable while the customer may still cancel; after that it must not give up.
-  const checkPayment = () => untilDone('Check payment with the provider', PSP_CALL).syncPayment({ orderId });
-  const payment = paymentOutcomes(
-    orderId,
-    state.payment,
-    timing,
-    () => (pastCancelling() ? persist('syncPayment', checkPayment) : checkPayment()),
-    steps.stalls,
-  );
+  const checkPayment = () =>
+    pastCancelling()
+      ? persist('syncPayment', () => untilDone('Check payment with the provider', PSP_CALL).syncPayment({ orderId }))
+      : askWhileCancellable('Check payment with the provider').syncPayment({ orderId });
+  const payment = paymentOutcomes(orderId, state.payment, timing, checkPayment, steps.stalls);
 
   /** Shows where the checkout stands: step, status, whether a person is needed, the money, the details. */
   function show({ upsert }: { upsert: boolean }) {
@@ -188,9 +192,8 @@ export async function checkout(input: CheckoutInput): Promise<CheckoutResult> {
       ]);
     }
     const paymentStatus = state.payment.status ? ` · payment ${state.payment.status}` : '';
-    const refusals = refused.map(({ step, why, waitMinutes }) => ` · ${step} refused (${why}); retrying in ${waitMinutes} min — needs an operator`);
     setCurrentDetails(
-      `**${state.step}** · order ${orderId} · ${formatMoney({ amountMinor, currency: state.currency })}${paymentStatus}${refusals.join('')}${describeStall(stalled)}${actions.ignored()}`,
+      `**${state.step}** · order ${orderId} · ${formatMoney({ amountMinor, currency: state.currency })}${paymentStatus}${describeRefusals(refused)}${describeStall(stalled)}${actions.ignored()}`,
     );
   }
   const enter = (step: CheckoutStep, status: CheckoutStatus = 'RUNNING') => {
@@ -236,10 +239,17 @@ export async function checkout(input: CheckoutInput): Promise<CheckoutResult> {
     for (;;) {
       // Each attempt has its own key: the answer to an earlier attempt must never stand in for this one.
       voidAttempts += 1;
-      const { outcome } = await untilDone('Void payment', PSP_CALL).voidPayment({
-        idempotencyKey: key(voidAttempts === 1 ? 'void-payment' : `void-payment-${voidAttempts}`),
-        orderId,
-      });
+      let outcome;
+      try {
+        ({ outcome } = await untilDone('Void payment', PSP_CALL).voidPayment({
+          idempotencyKey: key(voidAttempts === 1 ? 'void-payment' : `void-payment-${voidAttempts}`),
+          orderId,
+        }));
+      } catch (err) {
+        // A void that got no answer (attempts spent on an outage) is the same attempt when tried again.
+        if (err instanceof ActivityFailure && !isRefusal(err)) voidAttempts -= 1;
+        throw err;
+      }
       if (outcome === 'released') return;
       if (outcome === 'captured') return PAID_AFTER_ALL;
       const { status } = (await payment.until(authorizationDecided))!;
@@ -266,7 +276,11 @@ export async function checkout(input: CheckoutInput): Promise<CheckoutResult> {
         requestedBy: 'checkout',
         preApproved: { by: 'checkout', reason },
       },
-      { onStarted: (workflowId) => (state.refund = { workflowId, status: 'RUNNING', amountMinor: null, failure: null }) },
+      {
+        onStarted: (workflowId) => (state.refund = { workflowId, status: 'RUNNING', amountMinor: null, failure: null }),
+        // A refund started elsewhere that does not end shows here as a stall (refund-child.ts).
+        stalls: steps.stalls,
+      },
     );
     state.refund = {
       workflowId: outcome.workflowId,
@@ -390,10 +404,10 @@ export async function checkout(input: CheckoutInput): Promise<CheckoutResult> {
       enter('CAPTURING_PAYMENT');
       let captured: PaymentSnapshot | { status: PaymentSnapshot['status']; capturedMinor: number };
       try {
-        const capture = await untilDone('Capture payment', PSP_CALL).capturePayment({
-          idempotencyKey: key('capture-payment'),
-          orderId,
-        });
+        // A provider down for long keeps the capture waiting, visibly: giving up could leave money taken.
+        const capture = await steps.outlast('capturePayment', () =>
+          untilDone('Capture payment', PSP_CALL).capturePayment({ idempotencyKey: key('capture-payment'), orderId }),
+        );
         if (captureSettled(capture.status)) {
           payment.answered(capture.status);
           captured = capture;

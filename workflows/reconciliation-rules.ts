@@ -77,11 +77,18 @@ export interface OurPayment {
 /** Our orders service's record (`GET /orders/:orderId`). */
 export interface OurOrder {
   id: string;
-  status: 'PENDING' | 'AWAITING_PAYMENT' | 'PAID' | 'CANCELLED';
+  status: 'PENDING' | 'AWAITING_PAYMENT' | 'PAID' | 'PARTIALLY_REFUNDED' | 'REFUNDED' | 'CANCELLED';
   totalMinor: number;
   currency: string;
   updatedAt?: string | null;
 }
+
+/**
+ * Order statuses that say the customer paid. A refunded order was paid first; what was given
+ * back, and by which channel (the provider, or a person by hand), is the refund's business, so
+ * its status alone is no difference to act on.
+ */
+const PAID_STATUSES: ReadonlySet<OurOrder['status']> = new Set(['PAID', 'PARTIALLY_REFUNDED', 'REFUNDED']);
 
 /** Everything both sides say about one reference. */
 export interface ReferenceFacts {
@@ -136,6 +143,33 @@ export function classifyAll(facts: ReferenceFacts[], period: Period): Classifica
     result.mismatches.push(...found);
   }
   return result;
+}
+
+/** One page of a run's references, classified: what the workflow needs, without the facts themselves. */
+export interface ReconciliationPage {
+  /** References examined on this page (deferred ones included). */
+  examined: number;
+  mismatches: Mismatch[];
+  deferred: string[];
+  /** The last reference of this page when more follow (the next page starts after it); null on the last page. */
+  nextCursor: string | null;
+}
+
+/**
+ * Classifies a page of facts (in reference order). The page ends early, after the reference that
+ * brings it to `maxMismatches`, so a day full of differences still gives pages of bounded size;
+ * `nextCursor` is then that reference, and the facts after it are read again for the next page.
+ */
+export function classifyPage(facts: ReferenceFacts[], period: Period, nextCursor: string | null, maxMismatches: number): ReconciliationPage {
+  const page: ReconciliationPage = { examined: 0, mismatches: [], deferred: [], nextCursor };
+  for (const [i, reference] of facts.entries()) {
+    const { mismatches, deferred } = classifyAll([reference], period);
+    page.examined += 1;
+    page.mismatches.push(...mismatches);
+    page.deferred.push(...deferred);
+    if (page.mismatches.length >= maxMismatches && i < facts.length - 1) return { ...page, nextCursor: reference.reference };
+  }
+  return page;
 }
 
 /** The newest change either side reports for the reference (ms since epoch). */
@@ -199,7 +233,7 @@ export function classifyReference(facts: ReferenceFacts): Mismatch[] {
       add('AMOUNT_MISMATCH', at, null, `provider captured ${at.capturedMinor}, order total ${order.totalMinor}, we recorded ${ourCaptured}`);
       continue;
     }
-    if (order.status !== 'PAID' && held > 0) {
+    if (!PAID_STATUSES.has(order.status) && held > 0) {
       // Paid at the provider: the checkout only has to hear about it. Foreign references have no checkout.
       const action = checkoutWorkflowIdForOrder(reference) ? 'complete-order' : null;
       add('STATUS_MISMATCH', at, action, `captured at the provider but order ${reference} is ${order.status}`);
@@ -210,8 +244,8 @@ export function classifyReference(facts: ReferenceFacts): Mismatch[] {
   const providerCaptured = providerPayments.some((p) => p.capturedMinor > 0);
   if (oursCaptured && (!ours || ours.capturedMinor === 0)) {
     add('MISSING_AT_PROVIDER', ours ?? null, null, `we recorded a capture of ${payment!.capturedMinor} the provider does not have`);
-  } else if (order?.status === 'PAID' && !providerCaptured && !oursCaptured) {
-    add('MISSING_AT_PROVIDER', null, null, `order ${reference} is PAID but nothing was captured at the provider`);
+  } else if (order && PAID_STATUSES.has(order.status) && !providerCaptured && !oursCaptured) {
+    add('MISSING_AT_PROVIDER', null, null, `order ${reference} is ${order.status} but nothing was captured at the provider`);
   }
   return found;
 }

@@ -43,7 +43,7 @@ import { AmountMinorKey, CurrencyKey, CustomerIdKey, FlowStatusKey, NeedsAttenti
 import type { Refusal } from '../shared/operator-actions.ts';
 import { operatorActions } from './operator-actions.ts';
 import { refundOutcomes } from './refund-outcome.ts';
-import { describeStall, refusedSteps } from './refused-steps.ts';
+import { describeRefusals, describeStall, refusedSteps, untilStuck } from './refused-steps.ts';
 
 export const DEFAULT_REFUND_POLICY: RefundPolicy = {
   approvalThresholdMinor: 10_000,
@@ -57,9 +57,10 @@ const SERVICE_CALL = '10 seconds';
 const PSP_CALL = '20 seconds';
 
 /**
- * Every call retries without an attempt limit: a refund the system owes (a cancelled checkout's
- * capture) must not be dropped because a service was down for a while, and after the provider
- * was asked, giving up would lose money or stock.
+ * Every call retries until done: a refund the system owes (a cancelled checkout's capture) must
+ * not be dropped because a service was down for a while, and after the provider was asked, giving
+ * up would lose money or stock. Only the provider wait's own check (`syncProviderRefund`) has no
+ * attempt limit: that wait shows its stall itself (refund-outcome.ts).
  */
 const UNTIL_DONE: ActivityOptions = {
   startToCloseTimeout: SERVICE_CALL,
@@ -68,6 +69,15 @@ const UNTIL_DONE: ActivityOptions = {
 
 const untilDone = (summary: string, startToCloseTimeout = SERVICE_CALL) =>
   proxyActivities<RefundActivities>({ ...UNTIL_DONE, startToCloseTimeout, summary });
+/**
+ * Every other call is bounded (`untilStuck`, about 4 minutes of attempts) and runs under `persist`
+ * (the effects) or `outlast` (the reads and the provider requests, whose refusals come back as
+ * values), which then retry on a slow timer: a service down for hours shows as NeedsAttention with
+ * its last error, and the operator's retryStep tries again at once.
+ */
+const bounded = (summary: string, startToCloseTimeout = SERVICE_CALL) =>
+  proxyActivities<RefundActivities>(untilStuck({ ...UNTIL_DONE, startToCloseTimeout, summary }));
+const effect = (summary: string) => bounded(summary);
 
 /** The statuses in which the refund waits for a person's decision. */
 const WAITS_FOR_A_PERSON: ReadonlySet<RefundStatus> = new Set(['AWAITING_APPROVAL', 'ESCALATED', 'NEEDS_OPERATOR']);
@@ -178,9 +188,8 @@ export async function refund(input: RefundInput): Promise<RefundState> {
       ]);
     }
     const amount = state.amountMinor === null ? 'full' : formatMoney({ amountMinor: state.amountMinor, currency: state.currency ?? '' });
-    const refusals = refused.map(({ step, why, waitMinutes }) => ` · ${step} refused (${why}); retrying in ${waitMinutes} min — needs an operator`);
     setCurrentDetails(
-      `**${state.status}** · refund of ${amount} for order ${orderId}${note ? ` · ${note}` : ''}${refusals.join('')}${describeStall(stalled)}${actions.ignored()}`,
+      `**${state.status}** · refund of ${amount} for order ${orderId}${note ? ` · ${note}` : ''}${describeRefusals(refused)}${describeStall(stalled)}${actions.ignored()}`,
     );
   };
   const steps = refusedSteps(show, actions);
@@ -207,7 +216,7 @@ export async function refund(input: RefundInput): Promise<RefundState> {
 
   // Check the request against what was captured.
   enter('VALIDATING');
-  const payment = await untilDone('Read the payment', PSP_CALL).readRefundablePayment({ orderId });
+  const payment = await steps.outlast('Read the payment', () => bounded('Read the payment', PSP_CALL).readRefundablePayment({ orderId }));
   if (payment === null) return finish('REJECTED', `no_payment: order ${orderId} has no payment to refund`);
   state.currency = payment.currency;
   if (payment.capturedMinor === 0) return finish('REJECTED', `not_captured: the payment of order ${orderId} is ${payment.status}`);
@@ -219,7 +228,7 @@ export async function refund(input: RefundInput): Promise<RefundState> {
   if (amountMinor > payment.refundableMinor) {
     return finish('REJECTED', `refund_exceeds_captured: ${amountMinor} asked, ${payment.refundableMinor} of ${payment.capturedMinor} still refundable`);
   }
-  const order = await untilDone('Read the order').readOrderForRefund({ orderId });
+  const order = await steps.outlast('Read the order', () => bounded('Read the order').readOrderForRefund({ orderId }));
   customerId = order?.customerId ?? null;
   const restockProblem = checkRestock(input.restock, order);
   if (restockProblem !== null) return finish('REJECTED', `invalid_restock: ${restockProblem}`);
@@ -248,13 +257,15 @@ export async function refund(input: RefundInput): Promise<RefundState> {
 
   // Ask the provider; the payments service holds the amount against the capture or refuses it.
   enter('REFUNDING');
-  const asked = await untilDone('Request the refund', PSP_CALL).requestProviderRefund({
-    idempotencyKey: key('request-refund'),
-    orderId,
-    refundId,
-    amountMinor,
-    reason: input.reason,
-  });
+  const asked = await steps.outlast('Request the refund', () =>
+    bounded('Request the refund', PSP_CALL).requestProviderRefund({
+      idempotencyKey: key('request-refund'),
+      orderId,
+      refundId,
+      amountMinor,
+      reason: input.reason,
+    }),
+  );
   if ('refused' in asked) return finish('REJECTED', describeRefusal(asked));
   noteProvider(asked);
 
@@ -271,7 +282,9 @@ export async function refund(input: RefundInput): Promise<RefundState> {
     }
     if (request.action === 'retry') {
       retries += 1;
-      const retried = await untilDone('Retry the refund', PSP_CALL).retryProviderRefund({ idempotencyKey: key(`retry-${retries}`), refundId });
+      const retried = await steps.outlast('Retry the refund', () =>
+        bounded('Retry the refund', PSP_CALL).retryProviderRefund({ idempotencyKey: key(`retry-${retries}`), refundId }),
+      );
       if ('refused' in retried) {
         state.failure = `retry by ${request.decision.by} refused: ${describeRefusal(retried)}`;
         continue;
@@ -283,12 +296,14 @@ export async function refund(input: RefundInput): Promise<RefundState> {
       noteProvider(outcome);
     } else {
       const { by, reference } = request.decision;
-      const recorded = await untilDone('Record the manual refund').recordManualRefund({
-        idempotencyKey: key(`record-manual-${reference}`),
-        refundId,
-        reference,
-        by,
-      });
+      const recorded = await steps.outlast('Record the manual refund', () =>
+        bounded('Record the manual refund').recordManualRefund({
+          idempotencyKey: key(`record-manual-${reference}`),
+          refundId,
+          reference,
+          by,
+        }),
+      );
       if ('refused' in recorded) {
         state.failure = `manual refund by ${by} not recorded: ${describeRefusal(recorded)}`;
         continue;
@@ -303,7 +318,7 @@ export async function refund(input: RefundInput): Promise<RefundState> {
   // The money is back: the effects follow it, each until done.
   enter('APPLYING_EFFECTS');
   const recorded = await persist('Record the refund on the order', () =>
-    untilDone('Record the refund on the order').recordOrderRefund({ idempotencyKey: key('record-order-refund'), orderId, refundId, amountMinor }),
+    effect('Record the refund on the order').recordOrderRefund({ idempotencyKey: key('record-order-refund'), orderId, refundId, amountMinor }),
   );
   if (recorded.recorded) state.effects.orderStatus = recorded.status;
   else log.info('Order has no refund to record', { orderId, reason: recorded.reason });
@@ -311,7 +326,7 @@ export async function refund(input: RefundInput): Promise<RefundState> {
 
   if (input.restock.length > 0) {
     const { restocked, reason } = await persist('Restock', () =>
-      untilDone('Restock the returned lines').restockLines({ idempotencyKey: key('restock'), restockId: refundId, orderId, lines: input.restock }),
+      effect('Restock the returned lines').restockLines({ idempotencyKey: key('restock'), restockId: refundId, orderId, lines: input.restock }),
     );
     state.effects.restocked = restocked;
     if (!restocked) log.warn('Returned lines not restocked', { orderId, reason });
@@ -321,7 +336,7 @@ export async function refund(input: RefundInput): Promise<RefundState> {
     state.effects.pointsReversed = await reverseLoyaltyPoints(order.customerId, fullyRefunded);
     if (policy.returnCouponOnFullRefund && fullyRefunded && order.couponCode !== null) {
       const { returned } = await persist('Return the coupon', () =>
-        untilDone('Return the coupon').returnCoupon({ idempotencyKey: key('return-coupon'), orderId }),
+        effect('Return the coupon').returnCoupon({ idempotencyKey: key('return-coupon'), orderId }),
       );
       state.effects.couponReturned = returned;
     }
@@ -341,14 +356,14 @@ export async function refund(input: RefundInput): Promise<RefundState> {
   async function reverseLoyaltyPoints(customerId: string, takesRemainder: boolean): Promise<number> {
     for (let round = 1; ; round++) {
       const { awarded, reversed } = await persist('Read the loyalty award', () =>
-        untilDone('Read the loyalty award').readLoyaltyAward({ customerId, orderId }),
+        effect('Read the loyalty award').readLoyaltyAward({ customerId, orderId }),
       );
       const remaining = Math.max(awarded - reversed, 0);
       const share = Math.floor((awarded * amountMinor) / payment!.capturedMinor);
       const points = takesRemainder ? remaining : Math.min(share, remaining);
       if (points === 0) return 0;
       const { outcome: reversal } = await persist('Reverse loyalty points', () =>
-        untilDone('Reverse loyalty points').reverseLoyaltyPoints({
+        effect('Reverse loyalty points').reverseLoyaltyPoints({
           idempotencyKey: key(round === 1 ? 'reverse-points' : `reverse-points-${round}`),
           orderId,
           reversalId: refundId,

@@ -1,8 +1,10 @@
-// Steps that must not give up (capture, fulfilment, compensation, a refund's effects). Their
-// retry policy already retries infrastructure failures forever; a refusal (say, a compensation
-// the service rejects) will not heal by itself, so the run keeps it visible — NeedsAttention,
-// the current details — and tries again on a slow durable timer until an operator has fixed the
-// cause. The operator's `retryStep` signal ends the wait at once instead of up to an hour later.
+// Steps that must not give up (capture, fulfilment, compensation, a refund's effects). A refusal
+// (say, a compensation the service rejects) will not heal by itself, and a service down for hours
+// must not go unseen either: their retry policy gives up after a bounded number of attempts
+// (`untilStuck`), and either way the run keeps the step visible — NeedsAttention, the current
+// details naming the step and the service's last answer — and tries again on a slow durable timer
+// until the service is back or an operator has fixed the cause. The operator's `retryStep` signal
+// ends the wait at once instead of up to an hour later.
 // A wait on the provider that has lasted too long (payment-outcome.ts, refund-outcome.ts) shows
 // the same way until the provider settles, and `retryStep` makes it ask the provider now.
 import {
@@ -12,6 +14,7 @@ import {
   isCancellation,
   log,
   patched,
+  type ActivityOptions,
 } from '@temporalio/workflow';
 import { retryStepSignal, retryStepUpdate } from '../shared/operations.ts';
 import type { OperatorActions } from './operator-actions.ts';
@@ -26,18 +29,46 @@ export const OPERATOR_VISIBILITY_PATCH = 'operator-visibility';
  * when this came in replays its recorded checks without it, then stalls at its next new check.
  */
 export const STALLED_WAIT_PATCH = 'stalled-provider-wait';
+/**
+ * Guards the bound on the retries of a step that must not give up (issue 12): runs recorded before
+ * scheduled such steps retrying without a limit and replay so; a new step records this marker first.
+ */
+export const STUCK_STEP_PATCH = 'stuck-step-visible';
 
-/** A step a service refused, now waiting on its slow timer (or being tried again after it). */
+/**
+ * Attempts before a step that keeps failing for a retryable reason (a service down, timing out)
+ * turns into the visible slow retry. With the "until done" backoff (1 s doubling to 1 min) that is
+ * about 4 minutes (up to 7 if every call hangs until its timeout): a restart or a deploy heals
+ * unseen, an outage shows within minutes.
+ */
+export const STUCK_AFTER_ATTEMPTS = 10;
+
+/**
+ * `options` (an "until done" preset) with its attempts bounded, for a step run under `persist` or
+ * `outlast`: an activity that gives up anywhere else would fail the workflow. Runs recorded before
+ * the bound keep the unbounded policy (STUCK_STEP_PATCH).
+ */
+export function untilStuck(options: ActivityOptions): ActivityOptions {
+  if (!patched(STUCK_STEP_PATCH)) return options;
+  return { ...options, retry: { ...options.retry, maximumAttempts: STUCK_AFTER_ATTEMPTS } };
+}
+
+/** A step a service refused or that stayed unavailable, now waiting on its slow timer (or being tried again after it). */
 export interface StepRefusal {
   step: string;
+  /** `refused`: a business refusal; `unavailable`: it failed for a retryable reason STUCK_AFTER_ATTEMPTS times. */
+  kind: 'refused' | 'unavailable';
+  /** The failure's type and message; a service's names the service (activities/http.ts). */
   why: string;
   waitMinutes: number;
 }
 
-/** A wait on the provider that has lasted past its threshold: the provider has not settled `what` since `since`. */
+/** A wait on something outside the run that has lasted past its threshold: `waitsFor` has not settled `what` since `since`. */
 export interface ProviderStall {
   /** What is waited for, e.g. `payment` or `refund`. */
   what: string;
+  /** Who is to settle it; the provider when absent. */
+  waitsFor?: string;
   /** When the wait began (ISO 8601). */
   since: string;
 }
@@ -51,9 +82,17 @@ export interface ProviderStalls {
 }
 
 export interface RefusedSteps {
-  /** Runs `run` until it succeeds; a refusal is retried on a slow timer that `retryStep` cuts short. */
+  /**
+   * Runs `run` until it succeeds; a refusal, or a retryable failure that outlasted the activity's
+   * attempts, is retried on a slow timer that `retryStep` cuts short.
+   */
   persist<T>(step: string, run: () => Promise<T>): Promise<T>;
-  /** The refused steps not yet through, oldest first (several can wait at once during compensation). */
+  /**
+   * Like `persist`, but a refusal is thrown to the caller (the capture's is compensated): only a
+   * step that stays unavailable waits on the slow timer.
+   */
+  outlast<T>(step: string, run: () => Promise<T>): Promise<T>;
+  /** The refused or unavailable steps not yet through, oldest first (several can wait at once during compensation). */
   refused(): readonly StepRefusal[];
   /** The wait on the provider that has stalled, if any. */
   stalled(): ProviderStall | null;
@@ -82,7 +121,7 @@ export function refusedSteps(changed: (options: { upsert: boolean }) => void, ac
   });
   const announce = () => changed({ upsert: patched(OPERATOR_VISIBILITY_PATCH) });
 
-  async function persist<T>(step: string, run: () => Promise<T>): Promise<T> {
+  async function retrySlowly<T>(step: string, run: () => Promise<T>, refusalsToo: boolean): Promise<T> {
     let refusal: StepRefusal | undefined;
     try {
       for (let round = 0; ; round++) {
@@ -90,15 +129,19 @@ export function refusedSteps(changed: (options: { upsert: boolean }) => void, ac
           return await run();
         } catch (err) {
           if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
+          const kind = isRefusal(err) ? 'refused' : 'unavailable';
+          if (kind === 'refused' && !refusalsToo) throw err;
+          // An outage that spent the step's bounded attempts waits like a refusal: it shows, and an
+          // operator can try it again at once when the service is back.
           const waitMinutes = Math.min(2 ** round, 60);
-          const why = describeRefusal(err);
-          log.error(`${step} refused; retrying in ${waitMinutes} min`, { error: why });
-          if (refusal === undefined) refused.push((refusal = { step, why, waitMinutes }));
-          else Object.assign(refusal, { why, waitMinutes });
+          const why = describeFailure(err);
+          log.error(`${step} ${kind}; retrying in ${waitMinutes} min`, { error: why });
+          if (refusal === undefined) refused.push((refusal = { step, kind, why, waitMinutes }));
+          else Object.assign(refusal, { kind, why, waitMinutes });
           announce();
           const requestsBefore = retryRequests;
           await condition(() => retryRequests !== requestsBefore, `${waitMinutes} minutes`, {
-            summary: `Retry "${step}" (refused: ${why})`,
+            summary: `Retry "${step}" (${kind}: ${why})`,
           });
         }
       }
@@ -116,15 +159,40 @@ export function refusedSteps(changed: (options: { upsert: boolean }) => void, ac
     },
     retryRequests: () => retryRequests,
   };
-  return { persist, refused: () => refused, stalled: () => stall, stalls };
+  return {
+    persist: (step, run) => retrySlowly(step, run, true),
+    outlast: (step, run) => retrySlowly(step, run, false),
+    refused: () => refused,
+    stalled: () => stall,
+    stalls,
+  };
+}
+
+/** The waiting steps as the current details show them (empty when there is none). */
+export function describeRefusals(refused: readonly StepRefusal[]): string {
+  return refused
+    .map(({ step, kind, why, waitMinutes }) =>
+      kind === 'refused'
+        ? ` · ${step} refused (${why}); retrying in ${waitMinutes} min — needs an operator`
+        : ` · ${step} keeps failing (${why}); retrying in ${waitMinutes} min — needs an operator`,
+    )
+    .join('');
 }
 
 /** The stall as the current details show it (empty when there is none). */
 export function describeStall(stall: ProviderStall | null): string {
-  return stall === null ? '' : ` · the provider has not settled the ${stall.what} since ${stall.since}; asking at most hourly — needs an operator (retryStep asks now)`;
+  if (stall === null) return '';
+  return ` · ${stall.waitsFor ?? 'the provider'} has not settled the ${stall.what} since ${stall.since}; asking at most hourly — needs an operator (retryStep asks now)`;
 }
 
-function describeRefusal(err: ActivityFailure): string {
+/** A business refusal (non-retryable), as opposed to attempts spent on an outage or a timeout. */
+export function isRefusal(err: ActivityFailure): boolean {
+  return err.cause instanceof ApplicationFailure && err.cause.nonRetryable === true;
+}
+
+function describeFailure(err: ActivityFailure): string {
   const cause = err.cause;
-  return cause instanceof ApplicationFailure ? `${cause.type}: ${cause.message}` : (cause?.message ?? err.message);
+  if (cause instanceof ApplicationFailure) return `${cause.type}: ${cause.message}`;
+  // A timeout names no service: the activity then says what was called.
+  return cause === undefined ? err.message : `${err.activityType}: ${cause.message}`;
 }

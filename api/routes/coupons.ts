@@ -37,7 +37,7 @@ import { WORKFLOW_TYPES } from '../../shared/workflow-types.ts';
 import { customerIdSchema } from '../checkout-request.ts';
 import { performOperatorAction, type AuditLog } from '../operator-action.ts';
 import type { RouteDeclarer } from '../route.ts';
-import { callTemporal, describeWorkflowOfType, isTimeout, queryWithin } from '../temporal.ts';
+import { callTemporal, describeWorkflowOfType, isTemporalBusy, isTimeout, queryWithin } from '../temporal.ts';
 
 /** The signatures of workflows/coupon-issuance.ts and workflows/coupon-distribution.ts, for typed starts. */
 type IssuanceWorkflow = (input: IssuanceInput) => Promise<IssuanceResult>;
@@ -187,8 +187,9 @@ export function couponRoutes(route: RouteDeclarer, deps: CouponRoutesDeps): void
         try {
           await client.connection.withDeadline(deadline, () => handle.result());
         } catch (err) {
-          // still running at the deadline, or ended without a result: either way, described below
-          if (!isTimeout(err, deadline) && !(err instanceof WorkflowFailedError)) throw err;
+          // still running at the deadline, ended without a result, or Temporal too busy to wait
+          // on this run just now (other callers already long-poll it): either way, described below
+          if (!isTimeout(err, deadline) && !isTemporalBusy(err) && !(err instanceof WorkflowFailedError)) throw err;
         }
         const closed = await temporal(() => handle.describe());
         res.json(await temporal(() => issuanceViewOf(client, closed)));

@@ -107,6 +107,15 @@ export async function getOrder(db: Db, orderId: string): Promise<OrderView> {
   return toView(order);
 }
 
+/** The most order ids one lookup names. */
+export const MAX_LOOKUP = 500;
+
+/** These orders (for reconciliation, a page of references at a time), in the order asked; unknown ids are left out. */
+export async function lookupOrders(db: Db, orderIds: string[]): Promise<OrderView[]> {
+  const found = new Map((await db.order.findMany({ where: { id: { in: orderIds } }, include: WITH_DETAILS })).map((o) => [o.id, o]));
+  return orderIds.flatMap((orderId) => (found.has(orderId) ? [toView(found.get(orderId)!)] : []));
+}
+
 export function awaitPayment(db: Db, orderId: string, input: { discountMinor: number; couponCode: string | null }) {
   return transition(db, orderId, 'AWAITING_PAYMENT', (order) => {
     if (input.discountMinor > order.subtotalMinor) {

@@ -6,7 +6,7 @@ import type { ServiceRouter } from '../common/app.ts';
 import { created, ok } from '../common/reply.ts';
 import { currency, id, minorAmount, positiveAmount, quantity, uniqueSkus } from '../common/schemas.ts';
 import type { CatalogueClient } from '../inventory/catalogue-client.ts';
-import { awaitPayment, cancelOrder, createOrder, getOrder, markPaid, recordRefund } from './orders.ts';
+import { awaitPayment, cancelOrder, createOrder, getOrder, lookupOrders, markPaid, MAX_LOOKUP, recordRefund } from './orders.ts';
 
 const createSchema = z.object({
   orderId: id,
@@ -25,6 +25,7 @@ const paySchema = z.object({ paymentId: id, amountMinor: minorAmount });
 const cancelSchema = z.object({ reason: z.string().trim().min(1).max(500) });
 const refundSchema = z.object({ refundId: id, amountMinor: positiveAmount });
 const orderParams = z.object({ orderId: id });
+const lookupSchema = z.object({ orderIds: z.array(id).min(1).max(MAX_LOOKUP) });
 
 export function orderRoutes(db: Db, catalogue: CatalogueClient) {
   return (r: ServiceRouter) => {
@@ -33,6 +34,8 @@ export function orderRoutes(db: Db, catalogue: CatalogueClient) {
       return isNew ? created(order) : ok(order);
     });
     r.get('/orders/:orderId', async (req) => ok(await getOrder(db, parse(orderParams, req.params).orderId)));
+    // a read, so safe to repeat; a POST only because 500 order ids do not fit in a URL
+    r.postRepeatable('/orders/lookup', async (req) => ok({ orders: await lookupOrders(db, parseBody(lookupSchema, req.body).orderIds) }));
     r.post('/orders/:orderId/await-payment', async (req) =>
       ok(await awaitPayment(db, parse(orderParams, req.params).orderId, parseBody(awaitPaymentSchema, req.body))),
     );

@@ -172,10 +172,37 @@ export async function getPayment(db: Db, orderId: string): Promise<PaymentView> 
   return toView(payment);
 }
 
-/** Payments changed at or after `since`, oldest change first (for reconciliation). */
-export async function listPayments(db: Db, since: Date): Promise<PaymentView[]> {
-  const payments = await db.payment.findMany({ where: { updatedAt: { gte: since } }, orderBy: [{ updatedAt: 'asc' }, { orderId: 'asc' }] });
-  return payments.map(toView);
+/** Most payments one page of `GET /payments` lists, and the most order ids one lookup names. */
+export const MAX_LIST_PAGE = 500;
+export const MAX_LOOKUP = 500;
+
+export interface PaymentPage {
+  payments: PaymentView[];
+  /** Pass as `after` for the next page; null on the last one. */
+  nextCursor: string | null;
+}
+
+/**
+ * Payments changed at or after `updatedSince`, a page at a time in order id order (for
+ * reconciliation, which walks its references in that order). Keyset pagination on the order id:
+ * a payment that changes while someone pages keeps its place, so none is listed twice or skipped.
+ * Byte order ("C"), whatever the database's collation, so callers can merge pages with their own sort.
+ */
+export async function listPayments(db: Db, { updatedSince, after, limit }: { updatedSince: Date; after?: string; limit: number }): Promise<PaymentPage> {
+  const listed = await db.$queryRaw<{ order_id: string }[]>`
+    SELECT order_id FROM payments_payments
+     WHERE updated_at >= ${updatedSince} AND order_id COLLATE "C" > ${after ?? ''}
+     ORDER BY order_id COLLATE "C"
+     LIMIT ${limit + 1}`;
+  const orderIds = listed.slice(0, limit).map((row) => row.order_id);
+  return { payments: await lookupPayments(db, orderIds), nextCursor: listed.length > limit ? orderIds.at(-1)! : null };
+}
+
+/** The payments of these orders, in the order asked; an order without a payment is left out. */
+export async function lookupPayments(db: Db, orderIds: string[]): Promise<PaymentView[]> {
+  if (orderIds.length === 0) return [];
+  const found = new Map((await db.payment.findMany({ where: { orderId: { in: orderIds } } })).map((p) => [p.orderId, p]));
+  return orderIds.flatMap((orderId) => (found.has(orderId) ? [toView(found.get(orderId)!)] : []));
 }
 
 /**

@@ -12,6 +12,9 @@ import {
   getPayment,
   isPending,
   listPayments,
+  lookupPayments,
+  MAX_LIST_PAGE,
+  MAX_LOOKUP,
   syncPayment,
   voidPayment,
 } from './payments.ts';
@@ -32,7 +35,13 @@ const refundSchema = z.object({ refundId: id, amountMinor: positiveAmount, reaso
 const manualRefundSchema = z.object({ reference: id, by: id });
 const orderParams = z.object({ orderId: id });
 const refundParams = z.object({ refundId: id });
-const listQuery = z.object({ updatedSince: z.iso.datetime({ offset: true }).transform((value) => new Date(value)) });
+const listQuery = z.object({
+  updatedSince: z.iso.datetime({ offset: true }).transform((value) => new Date(value)),
+  /** The `nextCursor` of the page before: the last order id it listed. */
+  after: id.optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_LIST_PAGE).default(MAX_LIST_PAGE),
+});
+const lookupSchema = z.object({ orderIds: z.array(id).min(1).max(MAX_LOOKUP) });
 
 /** 202 while the provider has yet to decide, 200 once the outcome is known. */
 const answer = (payment: PaymentView): Reply => (isPending(payment.status) ? accepted(payment) : ok(payment));
@@ -46,7 +55,9 @@ export function paymentRoutes(db: Db, psp: PspClient) {
     r.post('/payments/:orderId/capture', async (req) => answer(await capturePayment(db, psp, orderId(req.params))));
     r.post('/payments/:orderId/void', async (req) => ok(await voidPayment(db, psp, orderId(req.params))));
     r.get('/payments/:orderId', async (req) => ok(await getPayment(db, orderId(req.params))));
-    r.get('/payments', async (req) => ok(await listPayments(db, parse(listQuery, req.query).updatedSince)));
+    r.get('/payments', async (req) => ok(await listPayments(db, parse(listQuery, req.query))));
+    // a read, so safe to repeat; a POST only because 500 order ids do not fit in a URL
+    r.postRepeatable('/payments/lookup', async (req) => ok({ payments: await lookupPayments(db, parseBody(lookupSchema, req.body).orderIds) }));
 
     r.post('/payments/:orderId/refunds', async (req) => {
       const { created, refund } = await requestRefund(db, psp, { orderId: orderId(req.params), ...parseBody(refundSchema, req.body) });

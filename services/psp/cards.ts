@@ -8,12 +8,21 @@ export type CardBehaviour =
   | { outcome: 'decline'; declineCode: 'card_declined' | 'insufficient_funds' }
   | { outcome: 'timeout' };
 
+/** The test card numbers by what they do: what tests, the bench and the chaos harness pay with. */
+export const TEST_CARD_NUMBERS = {
+  approve: '4242424242424242',
+  approveLate: '4000000000000259',
+  declined: '4000000000000002',
+  insufficientFunds: '4000000000009995',
+  timeout: '4000000000000119',
+} as const;
+
 export const TEST_CARDS: Record<string, CardBehaviour> = {
-  '4242424242424242': { outcome: 'approve' },
-  '4000000000000259': { outcome: 'approve-late' },
-  '4000000000000002': { outcome: 'decline', declineCode: 'card_declined' },
-  '4000000000009995': { outcome: 'decline', declineCode: 'insufficient_funds' },
-  '4000000000000119': { outcome: 'timeout' },
+  [TEST_CARD_NUMBERS.approve]: { outcome: 'approve' },
+  [TEST_CARD_NUMBERS.approveLate]: { outcome: 'approve-late' },
+  [TEST_CARD_NUMBERS.declined]: { outcome: 'decline', declineCode: 'card_declined' },
+  [TEST_CARD_NUMBERS.insufficientFunds]: { outcome: 'decline', declineCode: 'insufficient_funds' },
+  [TEST_CARD_NUMBERS.timeout]: { outcome: 'timeout' },
 };
 
 export function cardBehaviour(number: string): CardBehaviour | undefined {

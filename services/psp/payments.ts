@@ -170,6 +170,19 @@ export async function findPayments(db: Db, reference: string) {
   return payments.map(toView);
 }
 
+/** The most references one lookup names. */
+export const MAX_LOOKUP_REFERENCES = 500;
+
+/** Every payment of these references (the lookup a reconciliation makes for a page of references). */
+export async function findPaymentsOf(db: Db, references: string[]) {
+  const payments = await db.pspPayment.findMany({
+    where: { merchantReference: { in: references } },
+    include: { transactions: { orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] } },
+    orderBy: [{ merchantReference: 'asc' }, { createdAt: 'asc' }, { id: 'asc' }],
+  });
+  return payments.map(toView);
+}
+
 export async function lockPayment(tx: Tx, id: string): Promise<LockedPayment> {
   const [row] = await tx.$queryRaw<LockedPayment[]>`SELECT ${PAYMENT_COLUMNS} FROM psp_payments WHERE id = ${id} FOR UPDATE`;
   if (!row) throw notFound(`no payment ${id}`);

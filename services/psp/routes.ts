@@ -8,9 +8,9 @@ import { currency, id, minorAmount, positiveAmount } from '../common/schemas.ts'
 import { PAYMENT_METHOD_TOKEN } from '../../shared/payments.ts';
 import { type Chaos, chaosSchema } from './chaos.ts';
 import { getPaymentMethod, tokeniseCard } from './payment-methods.ts';
-import { capturePayment, createPayment, findPayments, getPayment, voidPayment } from './payments.ts';
+import { capturePayment, createPayment, findPayments, findPaymentsOf, getPayment, MAX_LOOKUP_REFERENCES, voidPayment } from './payments.ts';
 import { getRefund, requestRefund } from './refunds.ts';
-import { settlementReport } from './settlements.ts';
+import { MAX_REPORT_REFERENCES, settlementReport } from './settlements.ts';
 import { getWebhookEndpoint, setWebhookEndpoint } from './webhooks.ts';
 
 const paymentMethodSchema = z.object({
@@ -30,7 +30,14 @@ const refundParams = z.object({ refundId: id });
 const paymentParams = z.object({ id });
 const listQuery = z.object({ reference: id });
 const instant = z.iso.datetime({ offset: true }).transform((value) => new Date(value));
-const settlementQuery = z.object({ from: instant, to: instant });
+const settlementQuery = z.object({
+  from: instant,
+  to: instant,
+  /** The `nextCursor` of the page before: the last reference it covered. */
+  after: id.optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_REPORT_REFERENCES).default(MAX_REPORT_REFERENCES),
+});
+const lookupSchema = z.object({ references: z.array(id).min(1).max(MAX_LOOKUP_REFERENCES) });
 const endpointSchema = z.object({ url: z.url({ protocol: /^https?$/ }) });
 
 export function pspRoutes(db: Db, options: { timeoutCardMs: number; chaos: Chaos; faultInjection: boolean }) {
@@ -66,11 +73,13 @@ export function pspRoutes(db: Db, options: { timeoutCardMs: number; chaos: Chaos
     r.get('/v1/refunds/:refundId', async (req) => ok(await getRefund(db, parse(refundParams, req.params).refundId)));
     r.get('/v1/payments/:id', async (req) => ok(await getPayment(db, parse(paymentParams, req.params).id)));
     r.get('/v1/payments', async (req) => ok(await findPayments(db, parse(listQuery, req.query).reference)));
+    // a read, so safe to repeat; a POST only because 500 references do not fit in a URL
+    r.postRepeatable('/v1/payments/lookup', async (req) => ok({ payments: await findPaymentsOf(db, parseBody(lookupSchema, req.body).references) }));
 
     r.get('/v1/settlements', async (req) => {
-      const { from, to } = parse(settlementQuery, req.query);
+      const { from, to, after, limit } = parse(settlementQuery, req.query);
       if (from > to) throw invalidRequest('from must not be after to', 'from');
-      return ok(await settlementReport(db, from, to));
+      return ok(await settlementReport(db, from, to, { after, limit }));
     });
 
     r.get('/v1/webhook-endpoint', async () => ok(await getWebhookEndpoint(db)));

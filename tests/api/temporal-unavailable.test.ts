@@ -91,3 +91,25 @@ test('healthz names both when Temporal and the database are down', async () => {
     await both.close();
   }
 });
+
+test('a Temporal call no route wrapped (a result long poll) that cannot reach Temporal is 503 temporal_unavailable, not a database 503 or a 500', async () => {
+  const { ServiceError } = await import('@temporalio/client');
+  const { asTemporalUnavailable } = await import('../../api/temporal.ts');
+  const { toHttpError } = await import('../../lib/http-errors.ts');
+  // what WorkflowHandle.result() throws while the dev server restarts
+  const grpc = Object.assign(new Error('14 UNAVAILABLE: No connection established. Last error: connect ECONNREFUSED 127.0.0.1:7233'), { code: 14 });
+  const err = new ServiceError('Failed to get Workflow execution history', { cause: grpc });
+  // the shared mapping alone would read the socket error as the database's
+  assert.equal(toHttpError(err).code, 'database_unavailable');
+  const mapped = asTemporalUnavailable(err);
+  assert.equal(mapped?.status, 503);
+  assert.equal(mapped?.code, 'temporal_unavailable');
+  assert.doesNotMatch(JSON.stringify(mapped?.toBody()), /127\.0\.0\.1|ECONNREFUSED/);
+  // too many long polls on one run: busy, not broken
+  const busy = asTemporalUnavailable(new ServiceError('Failed to get Workflow execution history', { cause: Object.assign(new Error('8 RESOURCE_EXHAUSTED: Workflow is busy.'), { code: 8 }) }));
+  assert.equal(busy?.status, 503);
+  assert.match(busy?.message ?? '', /busy/);
+  // anything else is left to the shared mapping
+  assert.equal(asTemporalUnavailable(new Error('boom')), null);
+  assert.equal(asTemporalUnavailable(new ServiceError('not found', { cause: Object.assign(new Error('5 NOT_FOUND'), { code: 5 }) })), null);
+});

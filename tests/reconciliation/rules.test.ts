@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   classifyAll,
+  classifyPage,
   classifyReference,
   DEFAULT_BOUNDARY_GRACE_MS,
   DEFAULT_LOOKBACK_MS,
@@ -66,6 +67,18 @@ test('money held for a cancelled order is refunded, and a full refund settles it
   assert.equal(m!.autoAction, 'refund');
   assert.equal(m!.details.refundMinor, 4000);
   assert.deepEqual(classifyReference(facts({ order: order({ status: 'CANCELLED' }), providerPayments: [provider({ refundedMinor: 5000, status: 'REFUNDED' })] })), []);
+});
+
+test('a refunded order was paid: refunded at the provider or by hand, its status is no difference', () => {
+  const partly = facts({ order: order({ status: 'PARTIALLY_REFUNDED' }), providerPayments: [provider({ refundedMinor: 1500, status: 'PARTIALLY_REFUNDED' })], payment: ours({ refundedMinor: 1500 }) });
+  assert.deepEqual(classifyReference(partly), []);
+  // refunded by a person outside the provider: the provider still holds the capture
+  const byHand = facts({ order: order({ status: 'REFUNDED' }) });
+  assert.deepEqual(classifyReference(byHand), []);
+  // but a refunded order with nothing captured anywhere is still a capture missing at the provider
+  const [missing] = classifyReference(facts({ order: order({ status: 'REFUNDED' }), providerPayments: [], payment: ours({ capturedMinor: 0, pspPaymentId: null }), settlement: [] }));
+  assert.equal(missing!.kind, 'MISSING_AT_PROVIDER');
+  assert.match(missing!.summary, /is REFUNDED but nothing was captured/);
 });
 
 test('different amounts are flagged for an operator, never acted on', () => {
@@ -148,4 +161,33 @@ test('a refund the provider made inside the grace defers the reference too', () 
   const recent = new Date(new Date(period.end).getTime() - 1_000).toISOString();
   const moved = provider({ transactions: [{ id: 'txn_ref_1', type: 'REFUND', amountMinor: 5000, at: recent }] });
   assert.deepEqual(classifyAll([facts({ order: order({ status: 'CANCELLED' }), providerPayments: [moved], settlement: [] })], period).deferred, ['order-k1']);
+});
+
+test('a page of references ends early once it holds enough mismatches; the next page starts after its last reference', () => {
+  const at = (key: string, extra: Partial<ReferenceFacts> = {}) => {
+    const reference = `order-${key}`;
+    const psp = `psp_${key}`;
+    return facts({
+      reference,
+      settlement: [],
+      providerPayments: [provider({ id: psp, reference })],
+      payment: ours({ orderId: reference, pspPaymentId: psp }),
+      order: order({ id: reference }),
+      ...extra,
+    });
+  };
+  const short = (key: string) => at(key, { providerPayments: [provider({ id: `psp_${key}`, reference: `order-${key}`, capturedMinor: 4000 })] });
+  const recent = new Date(new Date(period.end).getTime() - 1_000).toISOString();
+  const page = [at('a'), short('b'), at('c', { order: order({ id: 'order-c', updatedAt: recent }) }), short('d'), at('e'), short('f')];
+
+  const cut = classifyPage(page, period, 'order-z', 2);
+  assert.deepEqual(cut.mismatches.map((m) => m.id), ['amount-mismatch:order-b:psp_b', 'amount-mismatch:order-d:psp_d']);
+  assert.deepEqual(cut.deferred, ['order-c']);
+  assert.equal(cut.examined, 4);
+  assert.equal(cut.nextCursor, 'order-d', 'the rest of the page is read again after order-d');
+
+  const whole = classifyPage(page, period, null, 100);
+  assert.equal(whole.examined, 6);
+  assert.equal(whole.mismatches.length, 3);
+  assert.equal(whole.nextCursor, null, 'the last page says so');
 });

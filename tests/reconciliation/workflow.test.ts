@@ -8,30 +8,39 @@ import { after, before, test } from 'node:test';
 import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
-import type { ReconciliationActivities } from '../../activities/reconciliation.ts';
+import { MAX_PAGE_MISMATCHES, type ReconciliationActivities } from '../../activities/reconciliation.ts';
 import { refundChildActivities, type RefundChildActivities } from '../../activities/refund-child.ts';
 import {
   mismatchStateQuery,
   mismatchWorkflowId,
   reconciliationProgressQuery,
+  reconciliationStartAttributes,
   resolveMismatchSignal,
   type MismatchStatus,
 } from '../../shared/reconciliation.ts';
 import { FlowStatusKey, NeedsAttentionKey, OrderIdKey } from '../../shared/search-attributes.ts';
 import { refundWorkflowId, type RefundInput } from '../../shared/refunds.ts';
 import { reconciliationRefundRequestId } from '../../workflows/mismatch-resolution.ts';
-import type { ReconciliationReport } from '../../workflows/reconciliation.ts';
-import type { ReferenceFacts } from '../../workflows/reconciliation-rules.ts';
+import type { ReconciliationOptions, ReconciliationReport } from '../../workflows/reconciliation.ts';
+import { classifyPage, type ReferenceFacts } from '../../workflows/reconciliation-rules.ts';
 import { refundState, startTestServer, WORKFLOWS_WITH_FAKE_REFUND_PATH } from '../support/checkout-harness.ts';
 import type { FakeRefundActivities } from '../fixtures/workflows/fake-refund.ts';
-import { readHistoryFile, writeHistoryFile } from '../support/histories.ts';
+import { readHistoryFile, recordedName, recordEachWay, withRecordingWorker, writeHistoryFile, type PatchMode } from '../support/histories.ts';
 import { WORKFLOW_BUNDLE_CONVERTERS } from '../../lib/data-converter.ts';
 import { testDataConverter } from '../support/payload-keys.ts';
+import { runChain } from './run-chain.ts';
 
 // Histories of finished runs, replayed against the current code so that an unversioned change
 // to either workflow fails here. Re-record after an intended, versioned change with:
 //   RECORD_HISTORIES=1 node --import tsx --test tests/reconciliation/workflow.test.ts
+// It records each history as the code runs now (`…-encrypted`) and, where the run meets a
+// patch, as a run from before the patches (`…-before-patches-encrypted`); the two histories from
+// before any patch (`reconciliation-run.json`, `mismatch-resolution.json`) are never written over.
 const HISTORIES_DIR = fileURLToPath(new URL('../fixtures/reconciliation-histories/', import.meta.url));
+/** Recorded before any patch and before encryption: they replay the oldest branch of every patch. */
+const FROM_BEFORE_PATCHES = ['mismatch-resolution.json', 'reconciliation-run.json'];
+/** What the recorder writes (each also `-before-patches-encrypted` when its run met a patch). */
+const RECORDED = ['reconciliation-run', 'mismatch-resolution', 'mismatch-resolution-provider-refund'];
 
 let env: TestWorkflowEnvironment;
 let workflowBundle: WorkflowBundle;
@@ -68,6 +77,12 @@ function fakeRecords(facts: ReferenceFacts[]) {
   const providerRefunds: { idempotencyKey: string; pspPaymentId: string; amountMinor: number; reference: string }[] = [];
   const refundChecks = new Map<string, number>();
   const activities: ReconciliationActivities & RefundChildActivities & FakeRefundActivities = {
+    // pages in reference order, as the services answer them
+    collectReconciliationPage: async ({ period, after, limit = 500 }) => {
+      const rest = facts.filter((f) => after === null || f.reference > after).sort((a, b) => (a.reference < b.reference ? -1 : 1));
+      const page = rest.slice(0, limit);
+      return classifyPage(page, period, rest.length > limit ? page.at(-1)!.reference : null, MAX_PAGE_MISMATCHES);
+    },
     collectReconciliationFacts: async () => facts,
     recordRunStarted: async () => {},
     recordMismatches: async ({ runId, mismatches }) =>
@@ -209,9 +224,96 @@ test('a cancelled order\'s capture is refunded; the amount difference and the cl
     assert.equal((await finished(closed)).status, 'RESOLVED');
     assert.equal(closedRow.status, 'RESOLVED');
 
-    if (process.env.RECORD_HISTORIES === '1') {
-      await writeHistoryFile(`${HISTORIES_DIR}reconciliation-run.json`, await env.client.workflow.getHandle('reconciliation-w-1').fetchHistory());
-      await writeHistoryFile(`${HISTORIES_DIR}mismatch-resolution.json`, await closed.fetchHistory());
+  });
+});
+
+test('a long day is read a page at a time; the run continues as new as its history grows and reports every reference', async () => {
+  // 60 references in pages of 4: a few differences among many that agree
+  const facts = Array.from({ length: 56 }, (_, i) => captured(`w-day-${String(i).padStart(2, '0')}`, 'PAID'));
+  facts.push(captured('w-day-10-amount', 'PAID', 900), captured('w-day-25-amount', 'PAID', 800), captured('w-day-40-closed', 'AWAITING_PAYMENT'), captured('w-day-50-cancelled', 'CANCELLED'));
+  const { activities, rows, refunds } = fakeRecords(facts);
+  const options: ReconciliationOptions = { ...PERIOD, pageSize: 4, continueAfterEvents: 40 };
+  await withWorker(activities, async (taskQueue) => {
+    const day = async (workflowId: string) => {
+      const handle = await env.client.workflow.start<(o: ReconciliationOptions) => Promise<ReconciliationReport>>('reconciliation', {
+        taskQueue, workflowId, args: [options], typedSearchAttributes: reconciliationStartAttributes(),
+      });
+      return { report: await finished(handle), runs: await runChain(env.client, workflowId, handle.firstExecutionRunId) };
+    };
+    const first = await day('reconciliation-w-day-1');
+    assert.deepEqual(
+      Object.fromEntries(first.report.mismatches.map((m) => [m.id, m.outcome])),
+      {
+        'amount-mismatch:order-w-day-10-amount:psp_w-day-10-amount': 'FLAGGED',
+        'amount-mismatch:order-w-day-25-amount:psp_w-day-25-amount': 'FLAGGED',
+        'status-mismatch:order-w-day-40-closed:psp_w-day-40-closed': 'FLAGGED',
+        'status-mismatch:order-w-day-50-cancelled:psp_w-day-50-cancelled': 'AUTO_RESOLVED',
+      },
+    );
+    const { examined, deferred, detected, newMismatches, alreadyKnown, autoResolved, flagged } = first.report;
+    assert.deepEqual({ examined, deferred, detected, newMismatches, alreadyKnown, autoResolved, flagged }, {
+      examined: 60, deferred: 0, detected: 4, newMismatches: 4, alreadyKnown: 0, autoResolved: 1, flagged: 3,
+    });
+    assert.deepEqual(first.report.omitted, { mismatches: 0, deferredReferences: 0 });
+    // the chain continued as new, each run short, and the report says how many runs it took
+    assert.ok(first.runs.length >= 3, `${first.runs.length} runs`);
+    assert.equal(first.report.runs, first.runs.length);
+    // each run carries the search attributes on: RUNNING until the last says FINISHED
+    const flowStatus = async (runId?: string) => (await env.client.workflow.getHandle('reconciliation-w-day-1', runId).describe()).typedSearchAttributes.get(FlowStatusKey);
+    assert.equal(await flowStatus(first.runs[1]!.runId), 'RUNNING');
+    assert.equal(await flowStatus(), 'FINISHED');
+    // 40 events, then at most the page under way and its turn of settling (here a refund and a nudged checkout)
+    for (const run of first.runs) assert.ok(run.events < 100, `run ${run.runId} has ${run.events} events`);
+    assert.deepEqual(
+      await env.client.workflow.getHandle('reconciliation-w-day-1').query(reconciliationProgressQuery),
+      { step: 'FINISHED', periodStart: PERIOD.periodStart, periodEnd: PERIOD.periodEnd, examined: 60, detected: 4, settled: 4 },
+    );
+    // the refund is the reconciliation's child whichever of its runs started it
+    const refund = await env.client.workflow.getHandle(refundWorkflowId(reconciliationRefundRequestId('status-mismatch:order-w-day-50-cancelled:psp_w-day-50-cancelled'))).describe();
+    assert.equal(refund.parentExecution?.workflowId, 'reconciliation-w-day-1');
+    assert.equal(refunds.length, 1);
+    assert.equal(rows.size, 4);
+
+    const second = await day('reconciliation-w-day-2');
+    assert.equal(second.report.examined, 60);
+    assert.equal(second.report.newMismatches, 0);
+    assert.equal(second.report.alreadyKnown, 4);
+    assert.equal(refunds.length, 1, 'no second refund');
+  });
+});
+
+test('mismatches still to settle when the history is full go to the next run, and each is handed to an operator once', async () => {
+  // 60 differences on one page: 50 are settled at once, the rest wait for the next run
+  const facts = Array.from({ length: 60 }, (_, i) => captured(`w-many-${String(i).padStart(2, '0')}`, 'PAID', 900));
+  const { activities, rows } = fakeRecords(facts);
+  const recordings = new Map<string, number>();
+  const recordMismatches = activities.recordMismatches;
+  activities.recordMismatches = async (input) => {
+    for (const m of input.mismatches) recordings.set(m.id, (recordings.get(m.id) ?? 0) + 1);
+    return recordMismatches(input);
+  };
+  let pageReads = 0;
+  const collectPage = activities.collectReconciliationPage;
+  activities.collectReconciliationPage = async (input) => {
+    pageReads += 1;
+    return collectPage(input);
+  };
+  await withWorker(activities, async (taskQueue) => {
+    const handle = await env.client.workflow.start<(o: ReconciliationOptions) => Promise<ReconciliationReport>>('reconciliation', {
+      taskQueue, workflowId: 'reconciliation-w-many', args: [{ ...PERIOD, continueAfterEvents: 60 }],
+    });
+    const report = await finished(handle);
+    const runs = await runChain(env.client, 'reconciliation-w-many', handle.firstExecutionRunId);
+    assert.ok(runs.length >= 2, `${runs.length} runs`);
+    // the page was read and recorded once: the next run settled what the first carried over
+    assert.equal(pageReads, 1);
+    assert.ok([...recordings.values()].every((n) => n === 1), 'each mismatch recorded once');
+    assert.equal(report.flagged, 60);
+    assert.equal(report.newMismatches, 60);
+    assert.deepEqual(report.mismatches.map((m) => m.id), facts.map((f) => `amount-mismatch:${f.reference}:${f.providerPayments[0]!.id}`), 'in reference order');
+    assert.equal(rows.size, 60);
+    for (const id of [report.mismatches[0]!.id, report.mismatches[59]!.id]) {
+      assert.equal((await env.client.workflow.getHandle(mismatchWorkflowId(id)).query(mismatchStateQuery)).status, 'OPEN');
     }
   });
 });
@@ -268,9 +370,45 @@ test('money no payment of ours stands for is refunded straight at the provider, 
   assert.equal(refunds.length, 0, 'no Refund workflow: there is no payment of ours to refund through');
 });
 
+test('records the histories: a run, an operator\'s failed and accepted decisions, a refund at the provider', { skip: process.env.RECORD_HISTORIES !== '1' }, async () => {
+  await recordEachWay(async (patches: PatchMode) => {
+    // keys of their own per mode: a mismatch's workflow id derives from its facts
+    const key = (name: string) => `w-rec-${patches}-${name}`;
+    const ghost = captured(key('ghost'), 'CANCELLED');
+    ghost.payment = null;
+    ghost.order = null;
+    const { activities, rows } = fakeRecords([captured(key('cancelled'), 'CANCELLED'), captured(key('amount'), 'PAID', 900), captured(key('closed'), 'AWAITING_PAYMENT'), ghost]);
+    // The provider takes its time over the refund: the wait's checks grow to their 30 s cap, where
+    // BOUNDED_MISMATCH_WAITS_PATCH turned them bounded (about a minute of real time: see below).
+    let reads = 0;
+    activities.readProviderRefund = async ({ refundId }) => ({ refundId, status: ++reads < 6 ? 'PENDING' : 'SUCCEEDED', amountMinor: 0, failureReason: null });
+    const { met } = await withRecordingWorker(env, { workflowBundle, activities, patches }, async (taskQueue) => {
+      const run = await env.client.workflow.start<(o: ReconciliationOptions) => Promise<ReconciliationReport>>('reconciliation', {
+        taskQueue, workflowId: `reconciliation-${key('run')}`, args: [PERIOD],
+      });
+      await finished(run);
+      const closedId = `status-mismatch:order-${key('closed')}:psp_${key('closed')}`;
+      const closed = env.client.workflow.getHandle(mismatchWorkflowId(closedId));
+      await closed.signal(resolveMismatchSignal, { action: 'complete-order', by: 'bob', note: 'try again' });
+      for (let i = 0; i < 100 && !rows.get(closedId)!.details.lastAttempt; i++) await new Promise((r) => setTimeout(r, 50));
+      await closed.signal(resolveMismatchSignal, { action: 'accept', by: 'bob', note: 'completed by hand in the back office' });
+      await finished(closed);
+      const refunded = env.client.workflow.getHandle(mismatchWorkflowId(`missing-ours:order-${key('ghost')}:psp_${key('ghost')}`));
+      await refunded.signal(resolveMismatchSignal, { action: 'refund', by: 'bob', note: 'not ours' });
+      // in real time, as everywhere here (see finished()): about a minute
+      await finished(refunded);
+      for (const [base, handle] of [['reconciliation-run', run], ['mismatch-resolution', closed], ['mismatch-resolution-provider-refund', refunded]] as const) {
+        await writeHistoryFile(`${HISTORIES_DIR}${recordedName(base, patches)}.json`, await handle.fetchHistory());
+      }
+    });
+    return met;
+  });
+});
+
 test('recorded reconciliation and mismatch-resolution histories replay on the current code', async () => {
   const files = (await readdir(HISTORIES_DIR)).filter((f) => f.endsWith('.json')).sort();
-  assert.deepEqual(files, ['mismatch-resolution.json', 'reconciliation-run.json']);
+  const missing = [...FROM_BEFORE_PATCHES, ...RECORDED.map((base) => `${recordedName(base, 'current')}.json`)].filter((f) => !files.includes(f));
+  assert.deepEqual(missing, [], `histories missing from ${HISTORIES_DIR}: record them (see the top of this file)`);
   for (const file of files) {
     // the test ring reads histories recorded under it; the older, unencrypted ones pass through
     await Worker.runReplayHistory({ workflowBundle, dataConverter: testDataConverter() }, await readHistoryFile(HISTORIES_DIR + file), file);

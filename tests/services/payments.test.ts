@@ -297,10 +297,47 @@ describe('payments', () => {
     await authorize(orderId);
     const listed = await s.get('payments', `/payments?updatedSince=${since.toISOString()}`);
     assert.equal(listed.status, 200);
-    assert.ok(listed.body.some((p: { orderId: string }) => p.orderId === orderId));
+    assert.ok(listed.body.payments.some((p: { orderId: string }) => p.orderId === orderId));
     const later = await s.get('payments', `/payments?updatedSince=${new Date(Date.now() + 60_000).toISOString()}`);
-    assert.deepEqual(later.body, []);
+    assert.deepEqual(later.body, { payments: [], nextCursor: null });
     assert.equal((await s.get('payments', '/payments?updatedSince=soon')).status, 400);
+    assert.equal((await s.get('payments', `/payments?updatedSince=${since.toISOString()}&limit=501`)).status, 400);
+  });
+
+  test('the list comes in pages in order id order; a payment that changes while someone pages keeps its place', async () => {
+    const since = new Date();
+    const prefix = uniqueId('order-page');
+    const orderIds = ['a', 'b', 'c', 'd', 'e'].map((key) => `${prefix}-${key}`);
+    // rows straight into the table: the list is a read, and five authorizations would only be slower
+    for (const [i, orderId] of orderIds.entries()) {
+      await s.db.payment.create({ data: { id: `pay_${orderId}`, orderId, amountMinor: 1000 + i, currency: 'EUR', status: 'AUTHORIZED', updatedAt: since } });
+    }
+    const page = async (after: string | null) => {
+      const answer = await s.get('payments', `/payments?updatedSince=${since.toISOString()}&limit=2${after === null ? '' : `&after=${after}`}`);
+      assert.equal(answer.status, 200);
+      // other tests of this file write payments too: only this test's are ours to count
+      return { orderIds: answer.body.payments.map((p: { orderId: string }) => p.orderId) as string[], nextCursor: answer.body.nextCursor as string | null };
+    };
+    const seen: string[] = [];
+    let after: string | null = `${prefix}-`;
+    const first = await page(after);
+    assert.deepEqual(first.orderIds, orderIds.slice(0, 2));
+    assert.equal(first.nextCursor, orderIds[1]);
+    // the first page's payments change meanwhile: the list is keyed by order id, so they do not come again
+    await s.db.payment.updateMany({ where: { orderId: { in: first.orderIds } }, data: { status: 'CAPTURED', capturedMinor: 1000 } });
+    seen.push(...first.orderIds);
+    after = first.nextCursor;
+    while (after !== null && after.startsWith(prefix)) {
+      const next = await page(after);
+      seen.push(...next.orderIds.filter((id) => id.startsWith(prefix)));
+      after = next.nextCursor;
+    }
+    assert.deepEqual(seen, orderIds, 'each payment once, in order');
+
+    const lookup = await s.post('payments', '/payments/lookup', { orderIds: [orderIds[3], 'order-nobody-has', orderIds[0]] }, null);
+    assert.equal(lookup.status, 200);
+    assert.deepEqual(lookup.body.payments.map((p: { orderId: string; status: string }) => [p.orderId, p.status]), [[orderIds[3], 'AUTHORIZED'], [orderIds[0], 'CAPTURED']]);
+    assert.equal((await s.post('payments', '/payments/lookup', { orderIds: Array.from({ length: 501 }, (_, i) => `o-${i}`) }, null)).status, 400);
   });
 
   test('a provider failure is 503 psp_unavailable, not stored, and the retry with the same key succeeds', async () => {

@@ -3,14 +3,9 @@
 import { randomUUID } from 'node:crypto';
 import type { PaymentMethod } from '../../shared/checkout.ts';
 import { authFor } from './service-keys.ts';
+import { TEST_CARD_NUMBERS as CARDS } from '../../services/psp/cards.ts';
 
-export const CARDS = {
-  approve: '4242424242424242',
-  approveLate: '4000000000000259',
-  declined: '4000000000000002',
-  insufficientFunds: '4000000000009995',
-  timeout: '4000000000000119',
-} as const;
+export { CARDS };
 
 /**
  * Exchanges a card number for a token at the simulator (POST /v1/payment_methods), as the API
