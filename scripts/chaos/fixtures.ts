@@ -160,7 +160,13 @@ export function makePlan(counts: { checkouts: number; refunds: number; issuances
 
 /** The SKUs, coupons and loyalty accounts the plan needs; returns each SKU's stock at the start. */
 export async function placeFixtures(db: Db, plan: Plan): Promise<Map<string, number>> {
-  await db.stockItem.createMany({ data: CATALOGUE.map((item) => ({ ...item, currency: CURRENCY, reserved: 0 })), skipDuplicates: true });
+  // the plentiful SKUs grow with the run (a checkout takes at most 3 of one), so a large run runs
+  // out of the scarce lamp only, as a small one does
+  const plenty = Math.max(1000, 3 * plan.checkouts.length);
+  await db.stockItem.createMany({
+    data: CATALOGUE.map((item) => ({ ...item, onHand: item.onHand >= 1000 ? plenty : item.onHand, currency: CURRENCY, reserved: 0 })),
+    skipDuplicates: true,
+  });
   const coupons = new Map<string, string | null>();
   for (const c of plan.checkouts) {
     if (!c.couponCode) continue;
