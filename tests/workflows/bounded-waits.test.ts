@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import type { WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
@@ -310,7 +310,11 @@ describe('a mismatch carrying out a decision', () => {
       const closed = (await latest.describe()).typedSearchAttributes;
       assert.equal(closed.get(NeedsAttentionKey), false, 'paid: nobody is needed any more');
       assert.equal(closed.get(FlowStatusKey), 'RESOLVED');
-      await nudged.terminate('test over');
+      // The stand-in only receives the nudge; on a loaded machine it was once found closed already
+      // here ("Completed workflow"), which says nothing about the mismatch this test is about.
+      await nudged.terminate('test over').catch((err: unknown) => {
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+      });
     }));
     assert.deepEqual(world.marked, [{ status: 'RESOLVED', action: 'complete-order', by: 'ops-carl' }]);
   });
