@@ -16,7 +16,7 @@ import { startDevIssuer, type DevIssuer } from '../../lib/dev-issuer.ts';
 import { parseKeyRing } from '../../lib/payload-codec.ts';
 import { freePort, startDevServer, type DevServer } from '../../lib/temporal-dev-server.ts';
 import type { Role } from '../../shared/permissions.ts';
-import { ensureDatabase, migrate } from '../migrate.ts';
+import { dropDatabase, ensureDatabase, migrate } from '../migrate.ts';
 import { seed } from '../seed.ts';
 import { killAllChildren, killChild, startChild, stopChild, type Child } from './children.ts';
 
@@ -173,7 +173,7 @@ export class ChaosStack {
     await this.issuer?.stop().catch(() => {});
     await this.devServer?.stop().catch(() => {});
     await this.db?.$disconnect().catch(() => {});
-    await dropDatabase(this.databaseName).catch((err) => this.opts.log(`could not drop database ${this.databaseName}: ${(err as Error).message}`));
+    await dropDatabase(this.databaseUrl).catch((err) => this.opts.log(`could not drop database ${this.databaseName}: ${(err as Error).message}`));
     if (!keepLogs) rmSync(this.workDir, { recursive: true, force: true });
   }
 
@@ -271,15 +271,5 @@ export class ChaosStack {
     } finally {
       this.workerRestarting = undefined;
     }
-  }
-}
-
-async function dropDatabase(name: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  } finally {
-    await admin.end();
   }
 }

@@ -1,8 +1,7 @@
 // A fresh, migrated PostgreSQL database per test file; dropped afterwards.
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { createDb, type Db } from '../../lib/db.ts';
-import { ensureDatabase, migrate } from '../../scripts/migrate.ts';
+import { dropDatabase, ensureDatabase, migrate } from '../../scripts/migrate.ts';
 
 const ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 
@@ -25,13 +24,7 @@ export async function createTestDatabase(prefix = 'cf_test'): Promise<TestDataba
     db,
     async drop() {
       await db.$disconnect();
-      const admin = new pg.Client({ connectionString: ADMIN_URL });
-      await admin.connect();
-      try {
-        await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      } finally {
-        await admin.end();
-      }
+      await dropDatabase(databaseUrl);
     },
   };
 }
