@@ -51,15 +51,25 @@ before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/install-chromium.sh (or set CHROMIUM_PATH)`);
   // The UI's origin and the API's address must be known before either starts: the API lets the
   // UI's origin call /codec, and the dev server tells the UI where /codec is.
-  const uiPort = await freePort();
-  const temporalPort = await freePort();
-  api = await startApiHarness({
-    temporalAddress: `127.0.0.1:${temporalPort}`,
-    payloadCodec: new EncryptionCodec(TEST_KEY_RING),
-    codecCorsOrigins: [`http://127.0.0.1:${uiPort}`],
-  });
-  codecUrl = `${api.baseUrl}/codec`;
-  temporal = await startDevServer({ port: temporalPort, uiPort, uiCodecEndpoint: codecUrl });
+  // Free ports are only free when asked: another test process may take one before the dev server
+  // binds it (it then exits at start). Tried again on fresh ports, a bounded number of times.
+  for (let attempt = 1; ; attempt++) {
+    const uiPort = await freePort();
+    const temporalPort = await freePort();
+    api = await startApiHarness({
+      temporalAddress: `127.0.0.1:${temporalPort}`,
+      payloadCodec: new EncryptionCodec(TEST_KEY_RING),
+      codecCorsOrigins: [`http://127.0.0.1:${uiPort}`],
+    });
+    codecUrl = `${api.baseUrl}/codec`;
+    try {
+      temporal = await startDevServer({ port: temporalPort, uiPort, uiCodecEndpoint: codecUrl });
+      break;
+    } catch (err) {
+      await api.close();
+      if (attempt === 3) throw err;
+    }
+  }
   connection = await Connection.connect({ address: temporal.address });
   client = new Client({ connection, namespace: 'default', dataConverter: temporalDataConverter(TEST_KEY_RING) });
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
